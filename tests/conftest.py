@@ -1,0 +1,22 @@
+"""Test-wide settings: headless plots, quiet progress bars, a small fixed thread count."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_configure(config) -> None:
+    """Close figures between tests so a long run does not accumulate matplotlib state."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
