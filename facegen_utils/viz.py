@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -10,6 +11,7 @@ import torch
 
 if TYPE_CHECKING:
     import matplotlib.figure
+    import pandas as pd
 
 
 def to_uint8_images(x: torch.Tensor | np.ndarray, value_range: Sequence[float] = (-1.0, 1.0)) -> np.ndarray:
@@ -68,3 +70,163 @@ def show_grid(x: torch.Tensor | np.ndarray, *, nrow: int = 8, value_range: Seque
     if title:
         ax.set_title(title)
     return fig
+
+
+def _new_figure(figsize: tuple[float, float]) -> "matplotlib.figure.Figure":
+    """A figure detached from pyplot: nothing is shown twice in Jupyter and nothing needs closing in scripts."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+_X_LABELS = {"step": "iteration", "iteration": "iteration", "epoch": "epochs completed"}
+
+
+def _epoch_axis(epochs: "pd.Series") -> np.ndarray:
+    """Spread the rows of each epoch evenly so that the end of the first epoch lies at 1.0."""
+    values = epochs.to_numpy(dtype=float)
+    if not np.allclose(values, np.round(values)):
+        return values
+    first = values.min()
+    out = np.empty_like(values)
+    for value in np.unique(values):
+        rows = np.flatnonzero(values == value)
+        out[rows] = value - first + np.arange(1, len(rows) + 1) / len(rows)
+    return out
+
+
+def plot_losses(history: "pd.DataFrame", *, x: str = "step", columns: Sequence[str] | None = None,
+                smooth: int | None = None, ax=None, title: str | None = None,
+                logy: bool = False) -> "matplotlib.figure.Figure":
+    """Plot training curves from a history table, one line per column (per iteration by default).
+
+    ``x`` is a column ("step", "epoch", ...); "epoch" with an integer epoch column spreads the iterations of each
+    epoch so the axis reads as epochs completed. A missing "step" column falls back to the row number.
+    ``columns`` defaults to the numeric columns whose name contains "loss". With ``smooth=k`` each curve is
+    drawn faintly and its moving average over ``k`` rows on top (two lines per column).
+    """
+    import pandas as pd
+
+    if not isinstance(history, pd.DataFrame):
+        history = pd.DataFrame(history)
+    if columns is None:
+        columns = [c for c in history.columns if "loss" in str(c).lower()
+                   and pd.api.types.is_numeric_dtype(history[c])]
+        if not columns:
+            raise ValueError(f"no column with 'loss' in its name among {list(history.columns)}; "
+                             "pass columns=[...] to choose what to plot")
+    absent = [c for c in columns if c not in history.columns]
+    if absent:
+        raise ValueError(f"columns {absent} are not in the history; available: {list(history.columns)}")
+    if smooth is not None and smooth < 1:
+        raise ValueError(f"smooth must be a window of at least 1 row, got {smooth}")
+    if x in history.columns:
+        xs = _epoch_axis(history[x]) if x == "epoch" else history[x].to_numpy()
+    elif x == "step":
+        xs = np.arange(1, len(history) + 1)
+    else:
+        raise ValueError(f"x={x!r} is not a column of the history; available: {list(history.columns)}")
+    if ax is None:
+        fig = _new_figure((8.0, 4.0))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    for k, col in enumerate(columns):
+        colour = f"C{k % 10}"
+        series = history[col].astype(float)
+        if smooth is None:
+            ax.plot(xs, series.to_numpy(), color=colour, label=str(col), linewidth=1.0)
+        else:
+            ax.plot(xs, series.to_numpy(), color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(xs, series.rolling(smooth, min_periods=1).mean().to_numpy(), color=colour,
+                    label=f"{col} (mean of {smooth})", linewidth=1.5)
+    ax.set_xlabel(_X_LABELS.get(x, x))
+    ax.set_ylabel("value")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _as_grid(item, *, nrow: int, value_range: Sequence[float]) -> np.ndarray:
+    """A ready uint8 grid (H, W, 3), a PNG/JPEG path, or a batch of images turned into a grid."""
+    if isinstance(item, (str, Path)):
+        from PIL import Image
+
+        with Image.open(item) as img:
+            return np.asarray(img.convert("RGB"))
+    if isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.ndim == 3 and item.shape[-1] == 3:
+        return item
+    return image_grid(item, nrow=nrow, value_range=value_range)
+
+
+def _panels(grids: Sequence[np.ndarray], labels: Sequence[str], *, ncols: int,
+            title: str | None, panel_size: float) -> "matplotlib.figure.Figure":
+    nrows = math.ceil(len(grids) / ncols)
+    fig = _new_figure((panel_size * ncols, panel_size * nrows + (0.4 if title else 0.1)))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, grid, label in zip(axes, grids, labels):
+        ax.imshow(grid)
+        ax.set_title(label)
+    for ax in axes:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def grid_strip(grids: Sequence, labels: Sequence[str | int] | None = None, *,
+               value_range: Sequence[float] = (-1.0, 1.0), nrow: int = 8, ncols: int | None = None,
+               title: str | None = None, panel_size: float = 3.0) -> "matplotlib.figure.Figure":
+    """Sample grids side by side, e.g. the fixed-latent grids at the end of epochs 1, 10, 20, ...
+
+    Each item is a batch of images in ``value_range``, a uint8 grid (H, W, 3) or a path to a saved grid.
+    Integer labels read as epochs ("epoch 10"); ``ncols`` wraps the strip onto several rows.
+    """
+    grids = list(grids)
+    if not grids:
+        raise ValueError("grid_strip needs at least one grid")
+    if labels is None:
+        labels = [f"#{k + 1}" for k in range(len(grids))]
+    if len(labels) != len(grids):
+        raise ValueError(f"got {len(grids)} grids but {len(labels)} labels; give one label per grid")
+    texts = [f"epoch {lab}" if isinstance(lab, (int, np.integer)) else str(lab) for lab in labels]
+    arrays = [_as_grid(g, nrow=nrow, value_range=value_range) for g in grids]
+    return _panels(arrays, texts, ncols=ncols or len(arrays), title=title, panel_size=panel_size)
+
+
+def compare_grids(samples: "dict[str, object]", *, value_range: Sequence[float] | dict = (-1.0, 1.0),
+                  nrow: int = 8, ncols: int | None = None, title: str | None = None,
+                  panel_size: float = 3.5) -> "matplotlib.figure.Figure":
+    """Grids of several models (or priors, or settings) side by side, one panel per label.
+
+    ``value_range`` is one range for all, or a dict label -> range when the models differ (tanh vs sigmoid).
+    """
+    if not samples:
+        raise ValueError("compare_grids needs at least one labelled batch of images")
+    arrays = []
+    for label, images in samples.items():
+        vr = value_range[label] if isinstance(value_range, dict) else value_range
+        arrays.append(_as_grid(images, nrow=nrow, value_range=vr))
+    return _panels(arrays, [str(k) for k in samples], ncols=ncols or len(arrays), title=title,
+                   panel_size=panel_size)
+
+
+def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, *, dpi: int = 120,
+                close: bool = True) -> Path:
+    """Write a figure (format from the suffix, PNG when there is none) and return its path.
+
+    With ``close=True`` a figure that pyplot tracks is closed afterwards so that loops do not leak memory.
+    """
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt = sys.modules.get("matplotlib.pyplot")
+    if close and plt is not None and getattr(fig.canvas, "manager", None) is not None:
+        plt.close(fig)
+    return path
