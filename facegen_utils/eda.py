@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from facegen_utils._log import logger
 from facegen_utils.viz import image_grid
@@ -264,7 +265,8 @@ def _pixel_stats_figure(stats: PixelStats) -> Figure:
     fig = Figure(figsize=(2.1 * len(columns), 2.1 * len(_STAT_NAMES) + 0.5), layout="constrained")
     axes = fig.subplots(len(_STAT_NAMES), len(columns), squeeze=False)
     for r, stat in enumerate(_STAT_NAMES):
-        scale = 1.0 if stat in ("min", "max", "mean") else max(float(rgb[stat].max()), 1e-12)
+        scale = 1.0 if stat in ("min", "max", "mean") else max(float(rgb[stat].max()),
+                                                                float(overall[stat].max()), 1e-12)
         panels: list[tuple[np.ndarray, Any]] = []
         if channels == 3:
             panels.append((np.clip(rgb[stat] / scale, 0.0, 1.0).transpose(1, 2, 0), None))
@@ -415,6 +417,7 @@ def cleaning_summary(scan_df: pd.DataFrame) -> EDAResult:
             left += pivot[action].to_numpy()
         ax.legend(title="action", fontsize=8)
         ax.set_xlabel("files")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         ax.text(0.5, 0.5, "no problems found", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
