@@ -1,0 +1,554 @@
+"""Hyperparameters of the five notebooks as data: each report's exact setting and two shrunk profiles.
+
+Three profiles per notebook:
+
+- ``"report"``: the report's own hyperparameters on the real dataset (GPU batch runs with papermill).
+  Sources: report 000 (anime faces; WGAN after Arjovsky et al. 2017, Algorithm 1), report 001 (art portraits,
+  MLP WGAN-GP after Gulrajani et al. 2017), report 002 (CelebA, Keras MLP GAN), report 003 (Monet, the
+  PyTorch DCGAN tutorial after Radford et al. 2016, label smoothing and seven noise priors) and report 004
+  (CelebA, the same DCGAN). Values a report does not print come from the code it follows; ``notes`` says so.
+- ``"quick"``: the procedural data, each notebook in about three minutes on a 2-core CPU with faces (paintings)
+  visibly emerging. The architecture stays, but images shrink to 32x32 and channel widths may shrink.
+- ``"smoke"``: seconds; a handful of 16x16 images for one epoch (tests and nbval).
+
+``changes`` lists, for every profile, what differs from the report setting (computed, so it stays honest after
+overrides). Notebook 01 trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
+
+Environment variables (read by :func:`from_env`, used by the notebooks' parameters so nbval and ``make run``
+can shrink runs without editing them); explicit values win over the environment, which wins over the profile:
+
+====================== ============ =========================================
+variable               parameter    example
+====================== ============ =========================================
+``FACEGEN_PROFILE``    profile      ``smoke`` / ``quick`` / ``report``
+``FACEGEN_DATASET``    dataset      ``synthetic-faces``, ``celeba``
+``FACEGEN_DATA_DIR``   data_dir     ``data/celeba``
+``FACEGEN_IMAGE_SIZE`` image_size   ``32``
+``FACEGEN_EPOCHS``     epochs       ``1``
+``FACEGEN_BATCH_SIZE`` batch_size   ``16``
+``FACEGEN_LIMIT``      limit        ``64`` (first N images; ``none`` for all)
+``FACEGEN_SEED``       seed         ``0``
+``FACEGEN_DEVICE``     device       ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``
+``FACEGEN_OUTPUT_DIR`` output_dir   ``outputs/05_celeba_dcgan``
+====================== ============ =========================================
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from facegen_utils.models import ModelSet
+    from facegen_utils.training import TrainConfig
+
+__all__ = [
+    "NOTEBOOKS", "PROFILES", "VARIANTS", "ENV_VARS", "OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES",
+    "DATASETS", "REPORT_003_PRIORS", "Profile", "get", "from_env", "env_defaults", "resolve_notebook",
+    "parse_spec", "suggest", "epochs_for_iterations",
+]
+
+#: notebook number -> notebook name (the file is ``notebooks/<name>.ipynb``)
+NOTEBOOKS: dict[str, str] = {
+    "01": "01_anime_faces_gan_vae_wgan",
+    "02": "02_art_portraits_wgan_gp",
+    "03": "03_celeba_mlp_gan",
+    "04": "04_monet_dcgan_noise_study",
+    "05": "05_celeba_dcgan",
+}
+
+PROFILES: tuple[str, ...] = ("smoke", "quick", "report")
+
+#: the models each notebook trains; the first is the default variant
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "01": ("gan", "vae", "wgan", "wgan-gp"),
+    "02": ("wgan-gp",),
+    "03": ("gan",),
+    "04": ("gan",),
+    "05": ("gan",),
+}
+
+#: model name -> (notebook, variant) it belongs to, so ``get("dcgan", "report")`` works too
+_MODEL_HOME: dict[str, tuple[str, str]] = {
+    "keras-gan": ("01", "gan"),
+    "keras-vae": ("01", "vae"),
+    "keras-wgan": ("01", "wgan"),
+    "mlp-wgan-gp": ("02", "wgan-gp"),
+    "mlp-gan": ("03", "gan"),
+    "dcgan": ("05", "gan"),
+}
+
+OBJECTIVES: tuple[str, ...] = ("gan", "wgan-clip", "wgan-gp", "vae")
+OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop")
+CRITIC_SCHEDULES: tuple[str, ...] = ("inner", "every-nth")
+DATASETS: tuple[str, ...] = (
+    "anime", "art-portraits", "celeba", "monet", "folder", "synthetic-faces", "synthetic-paintings",
+)
+
+#: report 003's seven noise priors; the second argument of ``normal`` is the variance
+REPORT_003_PRIORS: tuple[str, ...] = (
+    "uniform(-1, 1)", "normal(0, 1)", "gamma(2, 1)", "normal(-1, 1)", "normal(1, 1)", "normal(0, 0.01)",
+    "normal(0, 100)",
+)
+
+#: environment variable -> parameter it sets (see the module docstring)
+ENV_VARS: dict[str, str] = {
+    "FACEGEN_PROFILE": "profile",
+    "FACEGEN_DATASET": "dataset",
+    "FACEGEN_DATA_DIR": "data_dir",
+    "FACEGEN_IMAGE_SIZE": "image_size",
+    "FACEGEN_EPOCHS": "epochs",
+    "FACEGEN_BATCH_SIZE": "batch_size",
+    "FACEGEN_LIMIT": "limit",
+    "FACEGEN_SEED": "seed",
+    "FACEGEN_DEVICE": "device",
+    "FACEGEN_OUTPUT_DIR": "output_dir",
+}
+_ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+# TrainConfig fields a profile carries (every one of them is also a Profile field)
+_TRAIN_FIELDS: tuple[str, ...] = (
+    "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
+    "clip_value", "gp_weight", "real_label", "fake_label", "vae_beta", "vae_reconstruction", "prior", "seed",
+    "device", "sample_every", "checkpoint_every", "limit",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One notebook's (and variant's) complete training setting; build it with :func:`get`."""
+
+    notebook: str                       # "01" .. "05"
+    profile: str                        # "smoke" | "quick" | "report"
+    variant: str                        # the model of the notebook this setting trains (see VARIANTS)
+    dataset: str                        # facegen_utils.datasets name
+    data_dir: str | None = None         # folder of a real dataset; None -> data/<dataset> as the dataset decides
+    image_size: int = 64                # training resolution (square)
+    limit: int | None = None            # first N images (procedural data: how many are rendered)
+    model: str = "dcgan"                # facegen_utils.models name
+    latent_dim: int | None = None       # None -> the model's own default
+    model_options: dict[str, Any] = field(default_factory=dict)   # extra keywords of models.build
+    # --- TrainConfig fields (facegen_utils.training) --------------------------------------------------
+    objective: str = "gan"              # "gan" | "wgan-clip" | "wgan-gp" | "vae"
+    epochs: int = 5                     # total epochs
+    batch_size: int = 128               # images per step
+    lr: float = 2e-4                    # generator (and VAE) learning rate
+    lr_D: float | None = None           # discriminator/critic learning rate; None -> lr
+    betas: tuple[float, float] = (0.5, 0.999)   # Adam betas (ignored by RMSProp)
+    optimizer: str = "adam"             # "adam" | "rmsprop"
+    n_critic: int = 1                   # critic steps per generator step
+    critic_schedule: str = "inner"      # "inner" (Arjovsky Alg. 1) | "every-nth" (report 001's code)
+    clip_value: float = 0.01            # weight clipping of wgan-clip
+    gp_weight: float = 10.0             # gradient-penalty weight of wgan-gp
+    real_label: float = 1.0             # BCE target for real images (label smoothing)
+    fake_label: float = 0.0             # BCE target for generated images
+    vae_beta: float = 1.0               # weight of the KL term
+    vae_reconstruction: str = "bce"     # "bce" | "mse"
+    prior: str = "normal(0, 1)"         # latent prior, a facegen_utils.noise spec
+    seed: int = 0                       # one seed for weights, data order and noise
+    device: str = "auto"                # auto -> cuda, mps, cpu
+    sample_every: int = 1               # epochs between progress grids
+    checkpoint_every: int = 1           # epochs between checkpoints (0: only at the end / on interrupt)
+    # --- notebook ---------------------------------------------------------------------------------------
+    output_dir: str | None = None       # where the notebook writes figures, checkpoints and CSVs
+    knobs: dict[str, Any] = field(default_factory=dict)  # the notebook's own parameters (e.g. priors)
+    changes: tuple[str, ...] = ()       # what differs from the report setting, one line each
+    notes: tuple[str, ...] = ()         # where values the report does not print come from
+
+    def __getattr__(self, name: str) -> Any:
+        """Give notebook knobs as attributes (``profile.priors``)."""
+        knobs = self.__dict__.get("knobs", {})
+        if name in knobs:
+            return knobs[name]
+        if name.startswith("_"):
+            raise AttributeError(name)
+        known = [f.name for f in dataclasses.fields(Profile)] + list(knobs)
+        raise AttributeError(f"Profile has no field or knob {name!r}{suggest(name, known)}")
+
+    @property
+    def notebook_name(self) -> str:
+        """The notebook's file stem, e.g. ``05_celeba_dcgan``."""
+        return NOTEBOOKS[self.notebook]
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields and knobs as one flat dict (for tables and logging)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "knobs"}
+        d.update(self.knobs)
+        return d
+
+    def train_config(self, **overrides: Any) -> "TrainConfig":
+        """The :class:`facegen_utils.training.TrainConfig` of this profile; keywords override its fields."""
+        from facegen_utils.training import TrainConfig
+
+        accepted = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field {unknown[0]!r}{suggest(unknown[0], accepted)}; "
+                             f"accepted: {', '.join(sorted(accepted))}")
+        values = {name: getattr(self, name) for name in _TRAIN_FIELDS if name in accepted}
+        values.update(overrides)
+        return TrainConfig(**values)
+
+    def build_models(self, **options: Any) -> "ModelSet":
+        """Build this profile's models with :func:`facegen_utils.models.build` (keywords add model options)."""
+        from facegen_utils import models
+
+        return models.build(self.model, image_size=self.image_size, latent_dim=self.latent_dim,
+                            **{**self.model_options, **options})
+
+    def load_dataset(self, *, value_range: tuple[float, float] = (-1.0, 1.0), **options: Any) -> "Dataset":
+        """Open this profile's dataset with :func:`facegen_utils.datasets.get` in ``value_range``."""
+        from facegen_utils import datasets
+
+        return datasets.get(self.dataset, data_dir=self.data_dir, image_size=self.image_size,
+                            value_range=value_range, limit=self.limit, **options)
+
+
+def suggest(name: str, choices: Any) -> str:
+    """A ``" (did you mean 'x'?)"`` hint for a misspelt ``name`` among ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def resolve_notebook(name: str | int) -> tuple[str, str | None]:
+    """Map ``"05"``, ``5``, ``"05_celeba_dcgan"``, ``"01/wgan"`` or a model name to (notebook, variant or None)."""
+    text = str(name).strip()
+    variant: str | None = None
+    if "/" in text:
+        text, variant = text.split("/", 1)
+    if text in _MODEL_HOME and variant is None:
+        return _MODEL_HOME[text]
+    key = None
+    if text.isdigit() and f"{int(text):02d}" in NOTEBOOKS:
+        key = f"{int(text):02d}"
+    else:
+        for number, stem in NOTEBOOKS.items():
+            if text in (stem, f"{stem}.ipynb"):
+                key = number
+    if key is None:
+        accepted = [*NOTEBOOKS, *NOTEBOOKS.values(), *_MODEL_HOME]
+        raise ValueError(f"unknown notebook {name!r}{suggest(text, accepted)}; accepted: "
+                         f"{', '.join(NOTEBOOKS)} (or a notebook name such as {NOTEBOOKS['05']!r}, "
+                         f"or a model name: {', '.join(_MODEL_HOME)})")
+    if variant is not None and variant not in VARIANTS[key]:
+        raise ValueError(f"notebook {key} has no variant {variant!r}{suggest(variant, VARIANTS[key])}; "
+                         f"accepted: {', '.join(VARIANTS[key])}")
+    return key, variant
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, str]:
+    """Split ``"NOTEBOOK[/VARIANT][:PROFILE]"`` (e.g. ``"01/wgan:report"``) into (notebook, variant, profile)."""
+    text, _, profile = str(spec).partition(":")
+    notebook, variant = resolve_notebook(text)
+    profile = profile or "quick"
+    _check_profile(profile)
+    return notebook, variant, profile
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}{suggest(profile, PROFILES)}; accepted: {', '.join(PROFILES)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report settings (one per notebook and variant)
+# ---------------------------------------------------------------------------------------------------------
+_TF_DCGAN_NOTE = ("report 000 prints neither learning rate, batch size, noise size nor kernel size: values of the "
+                  "TensorFlow DCGAN tutorial whose train_step the report reproduces (Adam 1e-4, batch 256, z=100); "
+                  "kernel size 4 is a parameter (model option kernel_size)")
+_REPORT: dict[tuple[str, str], dict[str, Any]] = {
+    ("01", "gan"): dict(
+        dataset="anime", image_size=64, model="keras-gan", latent_dim=100, model_options={"kernel_size": 4},
+        objective="gan", epochs=200, batch_size=256, lr=1e-4, betas=(0.9, 0.999), optimizer="adam",
+        knobs={"models": VARIANTS["01"], "comparison_epochs": (10, 30, 100, 200)},
+        notes=(_TF_DCGAN_NOTE, "GAN compared at 10, 30, 100 and 200 epochs as in the report"),
+    ),
+    ("01", "vae"): dict(
+        dataset="anime", image_size=64, model="keras-vae", latent_dim=512, model_options={"kernel_size": 4},
+        objective="vae", epochs=30, batch_size=128, lr=1e-3, betas=(0.9, 0.999), optimizer="adam",
+        vae_beta=1.0, vae_reconstruction="bce",
+        knobs={"models": VARIANTS["01"], "comparison_epochs": (10, 30)},
+        notes=("report 000's VAE follows the Keras VAE example (Sampling layer, z_mean/z_log_var, BCE "
+               "reconstruction + KL); it prints no training settings: Keras Adam defaults (lr 1e-3), batch 128 "
+               "and 30 epochs of that example",),
+    ),
+    ("01", "wgan"): dict(
+        dataset="anime", image_size=64, model="keras-wgan", latent_dim=100, model_options={"kernel_size": 4},
+        objective="wgan-clip", epochs=50, batch_size=64, lr=5e-5, betas=(0.9, 0.999), optimizer="rmsprop",
+        n_critic=5, critic_schedule="inner", clip_value=0.01,
+        knobs={"models": VARIANTS["01"], "comparison_epochs": (10, 20, 50)},
+        notes=("Arjovsky et al. 2017, Algorithm 1 defaults printed in report 000: RMSProp lr 5e-5, c = 0.01, "
+               "m = 64, n_critic = 5", "WGAN compared at 10, 20 and 50 epochs as in the report"),
+    ),
+    ("01", "wgan-gp"): dict(
+        dataset="anime", image_size=64, model="keras-wgan", latent_dim=100, model_options={"kernel_size": 4},
+        objective="wgan-gp", epochs=50, batch_size=64, lr=1e-4, betas=(0.0, 0.9), optimizer="adam",
+        n_critic=5, critic_schedule="inner", gp_weight=10.0,
+        knobs={"models": VARIANTS["01"], "comparison_epochs": (10, 20, 50)},
+        notes=("report 000's training section describes the gradient penalty without settings: Gulrajani et al. "
+               "2017, Algorithm 1 defaults (Adam lr 1e-4, betas (0, 0.9), lambda 10, n_critic 5)",),
+    ),
+    ("02", "wgan-gp"): dict(
+        dataset="art-portraits", image_size=64, model="mlp-wgan-gp", latent_dim=100,
+        objective="wgan-gp", epochs=500, batch_size=64, lr=1e-4, betas=(0.0, 0.9), optimizer="adam",
+        n_critic=5, critic_schedule="every-nth", gp_weight=10.0, sample_every=5, checkpoint_every=5,
+        knobs={"more_epochs": 500},
+        notes=("report 001's code: critic on every batch, generator on every 5th; checkpoints and loss lists every "
+               "5 epochs; trained 500 epochs at a time (about 11 h each on the authors' GPU) up to 2,500",),
+    ),
+    ("03", "gan"): dict(
+        dataset="celeba", image_size=64, model="mlp-gan", latent_dim=4096,
+        objective="gan", epochs=6, batch_size=256, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
+        notes=("report 002 prints batch 256, noise dim 4096 (16,781,312 weights in the first Dense layer) and "
+               "6 epochs; its optimiser is not printed: Adam(2e-4, beta1 0.5) of the Keras-GAN code it cites [8]",),
+    ),
+    ("04", "gan"): dict(
+        dataset="monet", image_size=64, model="dcgan", latent_dim=100,
+        objective="gan", epochs=134, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
+        real_label=0.8, fake_label=0.1,
+        knobs={"priors": REPORT_003_PRIORS, "iterations_per_prior": 400},
+        notes=("report 003: lr 2e-4, Adam(0.5, 0.999), labels 0.8 / 0.1, training stopped after 400 iterations "
+               "per noise distribution; batch size not printed: 128 of the PyTorch DCGAN tutorial it follows",
+               "epochs = the epochs that hold iterations_per_prior steps (300 paintings, batch 128: 3 steps each)"),
+    ),
+    ("05", "gan"): dict(
+        dataset="celeba", image_size=64, model="dcgan", latent_dim=100,
+        objective="gan", epochs=50, batch_size=128, lr=1e-4, betas=(0.5, 0.999), optimizer="adam",
+        knobs={"grid_epochs": (1, 10, 20, 30, 40, 50)},
+        notes=("report 004: 50 epochs, batch 128, lr 1e-4, Adam(0.5, 0.999), BCE, 64x64 in [-1, 1]; grids at "
+               "the end of epochs 1, 10, 20, 30, 40, 50",),
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# quick and smoke: what they change in the report setting (procedural data, smaller images and widths)
+# ---------------------------------------------------------------------------------------------------------
+_SMOKE_COMMON: dict[str, Any] = dict(image_size=16, limit=32, batch_size=16, epochs=1, sample_every=1,
+                                     checkpoint_every=1)
+_SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+    "quick": {
+        ("01", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64,
+                            lr=2e-4, betas=(0.5, 0.999), knobs={"comparison_epochs": (2, 4, 8)}),
+        ("01", "vae"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64,
+                            latent_dim=64, knobs={"comparison_epochs": (2, 4, 8)}),
+        ("01", "wgan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64,
+                             lr=2e-4, knobs={"comparison_epochs": (2, 4, 8)}),
+        ("01", "wgan-gp"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64,
+                                lr=2e-4, knobs={"comparison_epochs": (2, 4, 8)}),
+        ("02", "wgan-gp"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=10,
+                                sample_every=1, checkpoint_every=5, knobs={"more_epochs": 5}),
+        ("03", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64),
+        ("04", "gan"): dict(dataset="synthetic-paintings", image_size=32, limit=1024, epochs=4, batch_size=64,
+                            model_options={"base_channels": 16},
+                            knobs={"iterations_per_prior": 64}),
+        ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=10, batch_size=64,
+                            lr=2e-4, model_options={"base_channels": 16},
+                            knobs={"grid_epochs": (1, 2, 4, 6, 8, 10)}),
+    },
+    "smoke": {
+        ("01", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),
+        ("01", "vae"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, latent_dim=16,
+                            knobs={"comparison_epochs": (1,)}),
+        ("01", "wgan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),
+        ("01", "wgan-gp"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),
+        ("02", "wgan-gp"): dict(dataset="synthetic-faces", **{**_SMOKE_COMMON, "n_critic": 2},
+                                knobs={"more_epochs": 1}),
+        ("03", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON),
+        ("04", "gan"): dict(dataset="synthetic-paintings", **_SMOKE_COMMON, model_options={"base_channels": 8},
+                            knobs={"iterations_per_prior": 2}),
+        ("05", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, model_options={"base_channels": 8},
+                            knobs={"grid_epochs": (1,)}),
+    },
+}
+
+
+def _base(notebook: str, variant: str, profile: str) -> dict[str, Any]:
+    settings = dict(_REPORT[(notebook, variant)])
+    settings["model_options"] = dict(settings.get("model_options", {}))
+    settings["knobs"] = dict(settings.get("knobs", {}))
+    if profile != "report":
+        shrink = _SHRUNK[profile][(notebook, variant)]
+        for key, value in shrink.items():
+            if key in ("model_options", "knobs"):
+                settings[key].update(value)
+            else:
+                settings[key] = value
+    return settings
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(_describe(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return str(value)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Profile)
+                              if f.default is not dataclasses.MISSING}
+
+
+def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
+    report, now = {**_DEFAULTS, **report}, {**_DEFAULTS, **now}
+    lines = []
+    for key in sorted(set(report) | set(now)):
+        if key in ("notes", "changes", "data_dir", "output_dir", "device"):
+            continue
+        old, new = report.get(key), now.get(key)
+        if key in ("model_options", "knobs"):
+            for sub in sorted(set(old or {}) | set(new or {})):
+                a, b = (old or {}).get(sub), (new or {}).get(sub)
+                if a != b:
+                    lines.append(f"{sub}: {_describe(a)} -> {_describe(b)}")
+        elif old != new:
+            if key == "limit":
+                old, new = old or "all", new or "all"
+            lines.append(f"{key}: {_describe(old)} -> {_describe(new)}")
+    return tuple(lines)
+
+
+def get(notebook: str | int, profile: str = "quick", *, variant: str | None = None, **overrides: Any) -> Profile:
+    """The setting of ``notebook`` ("01".."05", a notebook name, "01/wgan" or a model name) under ``profile``.
+
+    Keywords override fields (``epochs=2``), model options (``model_options={"base_channels": 8}``, merged)
+    and the notebook's knobs (``priors=[...]``). Unknown names or invalid values raise ``ValueError``.
+    """
+    key, spec_variant = resolve_notebook(notebook)
+    _check_profile(profile)
+    variant = variant or spec_variant or VARIANTS[key][0]
+    if variant not in VARIANTS[key]:
+        raise ValueError(f"notebook {key} has no variant {variant!r}{suggest(variant, VARIANTS[key])}; "
+                         f"accepted: {', '.join(VARIANTS[key])}")
+    settings = _base(key, variant, profile)
+    report = _base(key, variant, "report")
+    fields = {f.name for f in dataclasses.fields(Profile)} - {"notebook", "profile", "variant", "changes", "notes"}
+    for name, value in overrides.items():
+        if name in ("model_options", "knobs"):
+            settings[name].update(dict(value or {}))
+        elif name in settings["knobs"]:
+            settings["knobs"][name] = value
+        elif name in fields:
+            settings[name] = value
+        else:
+            accepted = sorted(fields | set(settings["knobs"]))
+            raise ValueError(f"unknown parameter {name!r} for notebook {key} ({NOTEBOOKS[key]}){suggest(name, accepted)}"
+                             f"; accepted: {', '.join(accepted)}")
+    settings.setdefault("output_dir", f"outputs/{NOTEBOOKS[key]}")
+    if settings.get("output_dir") is None:
+        settings["output_dir"] = f"outputs/{NOTEBOOKS[key]}"
+    changes = _changes(report, settings)
+    result = Profile(notebook=key, profile=profile, variant=variant, changes=changes, **settings)
+    _validate(result)
+    return result
+
+
+def _fail(name: str, value: Any, expected: str) -> None:
+    raise ValueError(f"invalid value for {name}: {value!r}; expected {expected}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(p: Profile) -> None:
+    if p.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {p.dataset!r}{suggest(p.dataset, DATASETS)}; accepted: {', '.join(DATASETS)}")
+    for name in ("epochs", "batch_size", "n_critic"):
+        value = getattr(p, name)
+        if not _is_int(value) or value < 1:
+            _fail(name, value, "a whole number >= 1")
+    for name in ("sample_every", "checkpoint_every", "seed"):
+        value = getattr(p, name)
+        if not _is_int(value) or value < 0:
+            _fail(name, value, "a whole number >= 0")
+    if not _is_int(p.image_size) or p.image_size < 8 or p.image_size & (p.image_size - 1):
+        _fail("image_size", p.image_size, "a power of two >= 8 (16, 32, 64, 128 ...)")
+    if p.limit is not None and (not _is_int(p.limit) or p.limit < 1):
+        _fail("limit", p.limit, "None (all images) or a whole number >= 1")
+    if p.latent_dim is not None and (not _is_int(p.latent_dim) or p.latent_dim < 1):
+        _fail("latent_dim", p.latent_dim, "None (the model's default) or a whole number >= 1")
+    for name in ("lr", "lr_D"):
+        value = getattr(p, name)
+        if value is None and name == "lr_D":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            _fail(name, value, "a number between 0 and 1, e.g. 2e-4")
+    betas = p.betas
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        _fail("betas", betas, "two numbers in [0, 1), e.g. (0.5, 0.999)")
+    for name, choices in (("objective", OBJECTIVES), ("optimizer", OPTIMIZERS),
+                          ("critic_schedule", CRITIC_SCHEDULES), ("vae_reconstruction", ("bce", "mse"))):
+        value = getattr(p, name)
+        if value not in choices:
+            raise ValueError(f"invalid value for {name}: {value!r}{suggest(value, choices)}; "
+                             f"accepted: {', '.join(choices)}")
+    if not isinstance(p.device, str) or not _DEVICE_RE.match(p.device):
+        _fail("device", p.device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if not isinstance(p.prior, str) or not p.prior.strip():
+        _fail("prior", p.prior, "a prior spec such as 'normal(0, 1)'")
+    for name in ("real_label", "fake_label"):
+        value = getattr(p, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            _fail(name, value, "a number in [0, 1]")
+    if not isinstance(p.clip_value, (int, float)) or p.clip_value <= 0:
+        _fail("clip_value", p.clip_value, "a number > 0, e.g. 0.01")
+    if not isinstance(p.gp_weight, (int, float)) or p.gp_weight < 0:
+        _fail("gp_weight", p.gp_weight, "a number >= 0, e.g. 10")
+
+
+def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The parameters set through ``FACEGEN_*`` environment variables (see ``ENV_VARS``), parsed."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for var, name in ENV_VARS.items():
+        raw = environ.get(var)
+        if raw is None or raw.strip() == "":
+            continue
+        raw = raw.strip()
+        if name in _ENV_INT:
+            if name == "limit" and raw.lower() in ("none", "all"):
+                values[name] = None
+                continue
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"environment variable {var}={raw!r} is not a whole number; "
+                                 f"unset it or give e.g. {var}=2") from None
+        else:
+            values[name] = raw
+    if "profile" in values and values["profile"] not in PROFILES:
+        raise ValueError(f"environment variable FACEGEN_PROFILE={values['profile']!r} is not a profile"
+                         f"{suggest(values['profile'], PROFILES)}; accepted: {', '.join(PROFILES)}")
+    return values
+
+
+def from_env(notebook: str | int, *, environ: Mapping[str, str] | None = None, **params: Any) -> Profile:
+    """The setting a notebook runs with: explicit ``params`` (None = not given) > ``FACEGEN_*`` > profile default.
+
+    ``profile`` defaults to ``FACEGEN_PROFILE`` and then ``"quick"``; ``variant`` may be passed as for :func:`get`.
+    """
+    given = {k: v for k, v in params.items() if v is not None}
+    values = env_defaults(environ)
+    values.update(given)
+    profile = values.pop("profile", "quick")
+    variant = values.pop("variant", None)
+    return get(notebook, profile, variant=variant, **values)
+
+
+def epochs_for_iterations(iterations: int, n_images: int, batch_size: int, *, drop_last: bool = False) -> int:
+    """The number of epochs that contain at least ``iterations`` steps of ``batch_size`` over ``n_images``."""
+    steps = n_images // batch_size if drop_last else math.ceil(n_images / batch_size)
+    if steps < 1:
+        raise ValueError(f"{n_images} images give no full batch of {batch_size}; lower batch_size")
+    return math.ceil(iterations / steps)
