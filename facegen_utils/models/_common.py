@@ -1,0 +1,100 @@
+"""Building blocks shared by the model families: Keras defaults, "same" padding, shape checks."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+#: Keras ``LeakyReLU()`` default slope (``alpha=0.3``); PyTorch's own default is 0.01.
+KERAS_LEAKY_SLOPE = 0.3
+#: Keras ``BatchNormalization()`` defaults in PyTorch terms: Keras momentum 0.99 is PyTorch momentum 0.01
+#: (PyTorch weights the *new* batch statistic by ``momentum``), Keras epsilon is 1e-3.
+KERAS_BATCH_NORM = {"momentum": 0.01, "eps": 1e-3}
+
+
+def keras_batch_norm(num_features: int, *, dims: int) -> nn.Module:
+    """BatchNorm1d/2d with the Keras default momentum and epsilon, passed by keyword."""
+    layer = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims]
+    return layer(num_features, **KERAS_BATCH_NORM)
+
+
+def keras_init_(module: nn.Module) -> nn.Module:
+    """Re-initialise like Keras: Glorot-uniform weights, zero biases for Dense/Conv/ConvTranspose layers."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
+def same_padding(kernel_size: int, stride: int) -> tuple[int, int]:
+    """Symmetric padding and output padding that give Keras "same" shapes (out = in·stride or in/stride)."""
+    padding = max(0, math.ceil((kernel_size - stride) / 2))
+    output_padding = 2 * padding - (kernel_size - stride)
+    if output_padding >= stride:
+        raise ValueError(
+            f"kernel_size={kernel_size} with stride={stride} cannot keep 'same' shapes symmetrically: "
+            "use an odd kernel_size for stride 1."
+        )
+    return padding, output_padding
+
+
+def conv_same(in_channels: int, out_channels: int, kernel_size: int, *, stride: int) -> nn.Conv2d:
+    """Conv2d with bias whose output is ``ceil(in / stride)`` like Keras ``padding="same"`` (even inputs)."""
+    if stride == 1:
+        return nn.Conv2d(in_channels, out_channels, kernel_size, padding="same")
+    padding, _ = same_padding(kernel_size, stride)
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
+
+
+def conv_transpose_same(in_channels: int, out_channels: int, kernel_size: int, *, stride: int) -> nn.ConvTranspose2d:
+    """ConvTranspose2d with bias whose output is ``in · stride`` like Keras ``padding="same"``."""
+    padding, output_padding = same_padding(kernel_size, stride)
+    return nn.ConvTranspose2d(
+        in_channels, out_channels, kernel_size, stride=stride, padding=padding, output_padding=output_padding
+    )
+
+
+def doublings(image_size: int, *, start: int, minimum: int, family: str) -> int:
+    """Number of ×2 stages from ``start`` pixels to ``image_size``; a clear error if it is not a power-of-two step."""
+    if isinstance(image_size, int) and image_size >= minimum and image_size % start == 0:
+        ratio = image_size // start
+        if ratio & (ratio - 1) == 0:
+            return ratio.bit_length() - 1
+    sizes = ", ".join(str(minimum * 2**i) for i in range(4))
+    raise ValueError(
+        f"image_size={image_size!r} is not supported by {family!r}: use a power of two >= {minimum} "
+        f"({sizes}, ...) and resize the dataset to it (datasets.get(..., image_size=...))."
+    )
+
+
+def check_multiple(image_size: int, *, of: int, family: str) -> None:
+    """Raise a clear ValueError unless ``image_size`` is a positive multiple of ``of``."""
+    if not isinstance(image_size, int) or image_size < of or image_size % of:
+        raise ValueError(
+            f"image_size={image_size!r} is not supported by {family!r}: use a positive multiple of {of} "
+            f"(for example {of * 4} or {of * 8})."
+        )
+
+
+def as_latent_matrix(z: torch.Tensor, latent_dim: int) -> torch.Tensor:
+    """Accept z of shape (N, latent_dim) or (N, latent_dim, 1, 1) and return (N, latent_dim)."""
+    if z.dim() == 4 and z.shape[2:] == (1, 1):
+        z = z.flatten(1)
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise ValueError(
+            f"the generator expects z of shape (N, {latent_dim}) or (N, {latent_dim}, 1, 1), got {tuple(z.shape)}; "
+            f"sample it with latent_dim={latent_dim}."
+        )
+    return z
+
+
+def check_images(x: torch.Tensor, *, channels: int, image_size: int) -> None:
+    """Raise a clear ValueError unless x is a batch of (channels, image_size, image_size) images."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != (channels, image_size, image_size):
+        raise ValueError(
+            f"expected images of shape (N, {channels}, {image_size}, {image_size}), got {tuple(x.shape)}; "
+            f"build the model with image_size={x.shape[-1] if x.dim() == 4 else '...'} or resize the data."
+        )

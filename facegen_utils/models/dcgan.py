@@ -1,0 +1,101 @@
+"""PyTorch-tutorial DCGAN (notebooks 04 and 05; reports 003 and 004).
+
+Radford, Metz and Chintala (2016), "Unsupervised Representation Learning with Deep Convolutional Generative
+Adversarial Networks", in the form of the official PyTorch DCGAN tutorial. At 64×64 with the default widths the
+modules print exactly as in report 004 (seed 004) and have 3,576,704 (G) and 2,765,568 (D) parameters.
+
+Other image sizes (any power of two >= 16) add or remove one stride-2 stage per factor of two, the channel width
+doubling towards the 4×4 end as in the paper. ``base_channels`` (the tutorial's ``ngf``/``ndf``) scales every width.
+The discriminator returns logits of shape (N,); ``sigmoid=True`` appends the report's final ``Sigmoid`` module
+(display fidelity only — train on logits with BCE-with-logits).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._common import as_latent_matrix, check_images, doublings
+
+FAMILY = "dcgan"
+
+
+def weights_init(module: nn.Module) -> None:
+    """DCGAN initialisation for one module: conv weights N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, mean=1.0, std=0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _widths(image_size: int, base_channels: int) -> list[int]:
+    """Channel widths from the 4×4 end to the image end, e.g. [512, 256, 128, 64] at 64 px with base 64."""
+    stages = doublings(image_size, start=4, minimum=16, family=FAMILY)  # 4 px -> image_size
+    return [base_channels * 2 ** (stages - 1 - i) for i in range(stages)]
+
+
+class Generator(nn.Module):
+    """DCGAN generator: z → ConvTranspose2d stages (BatchNorm, ReLU) → Tanh image in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = 100, *, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+        super().__init__()
+        widths = _widths(image_size, base_channels)
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        self.input_shape = (latent_dim,)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, widths[0], kernel_size=4, stride=1, padding=0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(inplace=True),
+            ]
+        layers += [
+            nn.ConvTranspose2d(widths[-1], channels, kernel_size=4, stride=2, padding=1, bias=False),
+            nn.Tanh(),
+        ]
+        self.main = nn.Sequential(*layers)
+        self.apply(weights_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Map z of shape (N, latent_dim) or (N, latent_dim, 1, 1) to images (N, channels, size, size)."""
+        z = as_latent_matrix(z, self.latent_dim)
+        return self.main(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """DCGAN discriminator: Conv2d stages (BatchNorm from the second, LeakyReLU 0.2) → one logit per image."""
+
+    def __init__(self, *, image_size: int = 64, base_channels: int = 64, channels: int = 3, sigmoid: bool = False):
+        super().__init__()
+        widths = _widths(image_size, base_channels)[::-1]
+        self.image_size = image_size
+        self.channels = channels
+        self.input_shape = (channels, image_size, image_size)
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, widths[0], kernel_size=4, stride=2, padding=1, bias=False),
+            nn.LeakyReLU(negative_slope=0.2, inplace=True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [
+                nn.Conv2d(w_in, w_out, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(negative_slope=0.2, inplace=True),
+            ]
+        layers.append(nn.Conv2d(widths[-1], 1, kernel_size=4, stride=1, padding=0, bias=False))
+        if sigmoid:
+            layers.append(nn.Sigmoid())
+        self.main = nn.Sequential(*layers)
+        self.apply(weights_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score images (N, channels, size, size): logits (probabilities if ``sigmoid=True``) of shape (N,)."""
+        check_images(x, channels=self.channels, image_size=self.image_size)
+        return self.main(x).view(-1)
