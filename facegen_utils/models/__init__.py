@@ -1,0 +1,28 @@
+"""Model zoo of the five reports: PyTorch-tutorial DCGAN, Keras-style GAN/WGAN/VAE (report 000), MLP GANs (001, 002).
+
+``build(name, image_size=..., latent_dim=..., **options)`` returns a :class:`ModelSet`; ``summary(model)`` gives a
+Keras-style table with the parameter counts the reports printed; ``load_state_dict_checked`` loads weights only into
+the architecture they were trained for.
+"""
+from __future__ import annotations
+
+from .checkpoints import (
+    ArchitectureMismatchError,
+    check_compatible,
+    describe_model,
+    guess_architecture,
+    load_state_dict_checked,
+)
+from .dcgan import Discriminator, Generator, weights_init
+from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
+from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
+from .registry import ModelSet, build, describe, names, options
+from .summary import format_summary, summary
+from .vae import ConvVAE, Decoder, Encoder
+
+__all__ = [
+    "ArchitectureMismatchError", "ConvVAE", "Decoder", "Discriminator", "Encoder", "Generator", "KerasCritic",
+    "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet", "UpsampleConvGenerator",
+    "build", "check_compatible", "describe", "describe_model", "format_summary", "guess_architecture",
+    "load_state_dict_checked", "names", "options", "summary", "weights_init",
+]

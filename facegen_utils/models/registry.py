@@ -1,0 +1,152 @@
+"""The model registry: ``names()`` and ``build(name, ...)`` returning a :class:`ModelSet` (G, D or VAE, latent size)."""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ._common import keras_init_
+from .dcgan import Discriminator, Generator
+from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
+from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
+from .vae import ConvVAE
+
+TANH_RANGE = (-1.0, 1.0)
+SIGMOID_RANGE = (0.0, 1.0)
+
+
+@dataclass
+class ModelSet:
+    """The networks of one registered model: generator ``G``, discriminator/critic ``D`` or a whole ``vae``."""
+
+    name: str
+    G: nn.Module = field(repr=False)
+    D: nn.Module | None = field(repr=False)
+    vae: nn.Module | None = field(repr=False)
+    latent_dim: int
+    value_range: tuple[float, float]
+    image_size: int = 64
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild the same architecture: ``build(**models.config())``."""
+        return {"name": self.name, "image_size": self.image_size, "latent_dim": self.latent_dim, **self.options}
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The trainable networks by role: {"G", "D"} for GANs, {"vae"} for the VAE."""
+        if self.vae is not None:
+            return {"vae": self.vae}
+        return {"G": self.G, **({"D": self.D} if self.D is not None else {})}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """How to build one registered model."""
+
+    builder: Callable[..., tuple[nn.Module, nn.Module | None, nn.Module | None]]
+    latent_dim: int
+    value_range: tuple[float, float]
+    description: str
+
+
+def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channels: int = 3, sigmoid: bool = False):
+    G = Generator(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels)
+    D = Discriminator(image_size=image_size, base_channels=base_channels, channels=channels, sigmoid=sigmoid)
+    return G, D, None
+
+
+def _keras_gan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
+               negative_slope: float = 0.3, dropout: float = 0.3):
+    common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
+              "kernel_size": kernel_size, "negative_slope": negative_slope}
+    return KerasGenerator(latent_dim, **common), KerasDiscriminator(dropout=dropout, **common), None
+
+
+def _keras_wgan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
+                negative_slope: float = 0.3):
+    common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
+              "kernel_size": kernel_size, "negative_slope": negative_slope}
+    return KerasGenerator(latent_dim, **common), KerasCritic(**common), None
+
+
+def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4):
+    vae = ConvVAE(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels,
+                  kernel_size=kernel_size)
+    return vae.decoder, None, vae
+
+
+def _mlp_wgan_gp(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims: tuple[int, ...] = (256, 512, 1024),
+                 negative_slope: float = 0.01):
+    G = MLPGenerator(latent_dim, image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
+                     negative_slope=negative_slope)
+    D = MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims)[::-1],
+                         negative_slope=negative_slope)
+    return G, D, None
+
+
+def _mlp_gan(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims: tuple[int, ...] = (512, 256),
+             seed_channels: int = 16, conv_channels: int = 128, kernel_size: int = 5, negative_slope: float = 0.3):
+    G = UpsampleConvGenerator(latent_dim, image_size=image_size, channels=channels, seed_channels=seed_channels,
+                              conv_channels=conv_channels, kernel_size=kernel_size, negative_slope=negative_slope)
+    D = keras_init_(MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
+                                     negative_slope=negative_slope))
+    return G, D, None
+
+
+_REGISTRY: dict[str, _Entry] = {
+    "dcgan": _Entry(_dcgan, 100, TANH_RANGE, "PyTorch-tutorial DCGAN (reports 003, 004; notebooks 04, 05)"),
+    "keras-gan": _Entry(_keras_gan, 100, TANH_RANGE, "Keras DCGAN-style GAN (report 000; notebook 01)"),
+    "keras-wgan": _Entry(_keras_wgan, 100, TANH_RANGE, "Keras generator + WGAN critic (report 000; notebook 01)"),
+    "keras-vae": _Entry(_keras_vae, 512, SIGMOID_RANGE, "Keras convolutional VAE (report 000; notebook 01)"),
+    "mlp-wgan-gp": _Entry(_mlp_wgan_gp, 100, TANH_RANGE, "MLP WGAN-GP (report 001; notebook 02)"),
+    "mlp-gan": _Entry(_mlp_gan, 4096, TANH_RANGE, "Dense+upsampling generator, MLP discriminator (report 002; "
+                                                  "notebook 03)"),
+}
+
+
+def names() -> list[str]:
+    """Names of the registered models, in notebook order."""
+    return list(_REGISTRY)
+
+
+def describe() -> dict[str, str]:
+    """One line per registered model: which report and notebook it reproduces."""
+    return {name: entry.description for name, entry in _REGISTRY.items()}
+
+
+def options(name: str) -> dict[str, Any]:
+    """The architecture options ``build(name, **options)`` accepts, with their defaults."""
+    entry = _entry(name)
+    params = list(inspect.signature(entry.builder).parameters.values())[2:]
+    return {p.name: p.default for p in params}
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **options_: Any) -> ModelSet:
+    """Build the networks of a registered model at ``image_size`` (default latent size of the report if None)."""
+    entry = _entry(name)
+    accepted = options(name)
+    unknown = sorted(set(options_) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"build({name!r}) got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"accepted: image_size, latent_dim, {', '.join(accepted)}"
+        )
+    latent_dim = entry.latent_dim if latent_dim is None else latent_dim
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim={latent_dim!r} for {name!r} must be a positive integer (default "
+                         f"{entry.latent_dim})")
+    G, D, vae = entry.builder(latent_dim, image_size, **options_)
+    for module in (G, D, vae):
+        if module is not None:
+            module.model_name = name
+    return ModelSet(name=name, G=G, D=D, vae=vae, latent_dim=latent_dim, value_range=entry.value_range,
+                    image_size=image_size, options=dict(options_))
