@@ -57,12 +57,13 @@ def save_grid(x: torch.Tensor | np.ndarray, path: str | Path, *, nrow: int = 8,
 def show_grid(x: torch.Tensor | np.ndarray, *, nrow: int = 8, value_range: Sequence[float] = (-1.0, 1.0),
               title: str | None = None, ax=None) -> "matplotlib.figure.Figure":
     """Draw a grid of images on a matplotlib axis (a new figure when ``ax`` is None) and return the figure."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     grid = image_grid(x, nrow=nrow, value_range=value_range)
     if ax is None:
         scale = 6.0 / max(grid.shape[:2])
-        fig, ax = plt.subplots(figsize=(grid.shape[1] * scale + 0.2, grid.shape[0] * scale + 0.4))
+        fig = Figure(figsize=(grid.shape[1] * scale + 0.2, grid.shape[0] * scale + 0.4))
+        ax = fig.add_subplot()
     else:
         fig = ax.figure
     ax.imshow(grid)
