@@ -96,7 +96,8 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, *,
         raise ValueError(f"gradient_penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} batches must "
                          f"have the same shape; draw as many fakes as there are real images.")
     if real.ndim < 2:
-        raise ValueError(f"gradient_penalty: expected a batch (N, ...) of at least 2 dimensions, got {tuple(real.shape)}.")
+        raise ValueError(f"gradient_penalty: expected a batch (N, ...) of at least 2 dimensions, "
+                         f"got {tuple(real.shape)}.")
     n = real.shape[0]
     param = next(D.parameters(), None)
     dtype = param.dtype if param is not None and param.dtype.is_floating_point else torch.float32
@@ -150,7 +151,8 @@ class WeightClipper:
             self.module = args[0]
             self.c = float(args[1])
         else:
-            raise TypeError("WeightClipper takes (c) or (module, c), e.g. WeightClipper(0.01) or WeightClipper(D, 0.01).")
+            raise TypeError("WeightClipper takes (c) or (module, c), "
+                            "e.g. WeightClipper(0.01) or WeightClipper(D, 0.01).")
         _check_clip(self.c)
 
     @torch.no_grad()

@@ -327,7 +327,8 @@ def _normal(spec: str, params: dict[str, float]) -> Normal:
         _require(spec, params, ("mean", "std"))
         if params["std"] < 0:
             raise _bad(spec, f"std={params['std']!r} must be >= 0")
-        return Normal(params["mean"], params["std"] ** 2, by_std=True)
+        # Rounded to 15 significant digits so that std=0.1 gives exactly the prior written as variance 0.01.
+        return Normal(params["mean"], float(f"{params['std'] ** 2:.15g}"), by_std=True)
     _require(spec, params, ("mean", "variance"))
     return Normal(params["mean"], params["variance"])
 
@@ -374,19 +375,19 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.
     """Spherical interpolation along the great circle between z0 and z1 (shapes as in ``lerp``).
 
     Rows where z0 and z1 are (anti)parallel or zero, so the great circle is undefined, fall back to ``lerp``.
+    Computed in float64 and returned in z0's dtype.
     """
     z0, z1 = _rows(z0, z1)
+    out_dtype = z0.dtype
+    z0, z1 = z0.double(), z1.double()
     w = _weights(t, z0)
-    n0 = torch.linalg.vector_norm(z0, dim=-1, keepdim=True)
-    n1 = torch.linalg.vector_norm(z1, dim=-1, keepdim=True)
-    denom = n0 * n1
-    cos = ((z0 * z1).sum(-1, keepdim=True) / denom.clamp_min(torch.finfo(z0.dtype).tiny)).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
+    denom = torch.linalg.vector_norm(z0, dim=-1, keepdim=True) * torch.linalg.vector_norm(z1, dim=-1, keepdim=True)
+    cos = ((z0 * z1).sum(-1, keepdim=True) / denom.clamp_min(torch.finfo(torch.float64).tiny)).clamp(-1.0, 1.0)
+    degenerate = (cos.abs() > 1.0 - 1e-9) | (denom == 0)
+    omega = torch.arccos(torch.where(degenerate, torch.zeros_like(cos), cos))
     sin_omega = torch.sin(omega)
-    degenerate = (sin_omega.abs() < 1e-6) | (denom == 0)
-    safe_sin = torch.where(degenerate, torch.ones_like(sin_omega), sin_omega)
-    spherical = (torch.sin((1.0 - w) * omega) * z0 + torch.sin(w * omega) * z1) / safe_sin
-    return torch.where(degenerate, z0 + w * (z1 - z0), spherical)
+    spherical = (torch.sin((1.0 - w) * omega) * z0 + torch.sin(w * omega) * z1) / sin_omega
+    return torch.where(degenerate, z0 + w * (z1 - z0), spherical).to(out_dtype)
 
 
 def truncate(z: torch.Tensor, threshold: float, prior: str | Prior = "normal(0, 1)", *,

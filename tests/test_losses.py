@@ -96,7 +96,8 @@ def test_gradient_penalty_linear_critic_is_exact(shape: tuple[int, ...], norm: f
     real, fake = torch.randn(5, *shape), torch.randn(5, *shape)
     gp = losses.gradient_penalty(LinearCritic(w), real, fake)
     assert gp.item() == pytest.approx(expected, abs=1e-5)
-    assert losses.gradient_penalty(LinearCritic(w), real, fake, weight=10.0).item() == pytest.approx(10 * expected, abs=1e-4)
+    weighted = losses.gradient_penalty(LinearCritic(w), real, fake, weight=10.0)
+    assert weighted.item() == pytest.approx(10 * expected, abs=1e-4)
 
 
 def test_gradient_penalty_norm_spans_all_non_batch_dims() -> None:
@@ -287,3 +288,28 @@ def test_vae_loss_clear_errors() -> None:
         losses.vae_loss(recon, x, mu, logvar, reconstruction="l1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="same shape"):
         losses.vae_loss(recon[:2], x, mu, logvar)
+
+
+def test_vae_loss_under_autocast_matches_float32() -> None:
+    recon, x, mu, logvar = _vae_inputs()
+    plain = losses.vae_loss(recon, x, mu, logvar)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = losses.vae_loss(recon, x, mu, logvar)
+    for a, b in zip(plain, mixed):
+        assert b.dtype == torch.float32 and b.item() == pytest.approx(a.item(), rel=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gradient_penalty_and_vae_loss_under_cuda_autocast() -> None:
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8 * 4 * 4, 1)).cuda()
+    real, fake = torch.randn(8, 3, 8, 8, device="cuda"), torch.randn(8, 3, 8, 8, device="cuda")
+    cpu_gen = torch.Generator().manual_seed(5)
+    plain = losses.gradient_penalty(critic, real, fake, generator=cpu_gen)
+    with torch.autocast("cuda", dtype=torch.float16):
+        mixed = losses.gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(5))
+        recon, x, mu, logvar = (t.cuda() for t in _vae_inputs())
+        total, _, _ = losses.vae_loss(recon, x, mu, logvar)
+    assert mixed.dtype == torch.float32 and mixed.item() == pytest.approx(plain.item(), rel=1e-5)
+    (mixed + total).backward()
+    assert all(torch.isfinite(p.grad).all() for p in critic.parameters())
