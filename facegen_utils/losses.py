@@ -88,9 +88,11 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, *,
     """WGAN-GP penalty weight * mean_i (||grad_x D(x_i)||_2 - 1)^2 at x_i = a_i real_i + (1 - a_i) fake_i.
 
     One a_i ~ U(0, 1) per sample (drawn with ``generator`` when given); the norm runs over every non-batch
-    dimension (C x H x W for images, the whole vector for flat inputs). The critic is evaluated in float32 with
-    autocast switched off, so the penalty is the same with or without mixed precision. A critic whose gradient
-    is exactly zero gives a penalty of ``weight`` and finite parameter gradients.
+    dimension (C x H x W for images, the whole vector for flat inputs). The critic runs with autocast switched
+    off, in its parameters' dtype (float32 in mixed-precision training), so the penalty is the same with or without
+    mixed precision. A ``torch.compile``d critic is evaluated through its eager module (same parameters), as
+    compiled graphs do not support the double backward the penalty needs. A critic whose gradient is exactly zero
+    gives a penalty of ``weight`` and finite parameter gradients.
     """
     if real.shape != fake.shape:
         raise ValueError(f"gradient_penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} batches must "
@@ -99,6 +101,7 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, *,
         raise ValueError(f"gradient_penalty: expected a batch (N, ...) of at least 2 dimensions, "
                          f"got {tuple(real.shape)}.")
     n = real.shape[0]
+    D = getattr(D, "_orig_mod", D)
     param = next(D.parameters(), None)
     dtype = param.dtype if param is not None and param.dtype.is_floating_point else torch.float32
     alpha_shape = (n,) + (1,) * (real.ndim - 1)

@@ -194,6 +194,14 @@ def test_gradient_penalty_under_autocast_is_float32_and_equal() -> None:
     assert mixed.item() == pytest.approx(plain.item(), rel=1e-6)
 
 
+def test_gradient_penalty_accepts_a_compiled_critic_without_compiling() -> None:
+    critic = LinearCritic(torch.full((4,), 1.5))
+    compiled = torch.compile(critic)  # compiles lazily on its first call, which the penalty never makes
+    gp = losses.gradient_penalty(compiled, torch.randn(3, 4), torch.randn(3, 4))
+    gp.backward()
+    assert gp.item() == pytest.approx(4.0) and critic.w.grad is not None
+
+
 def test_gradient_penalty_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="same shape"):
         losses.gradient_penalty(LinearCritic(torch.ones(4)), torch.zeros(2, 4), torch.zeros(3, 4))
