@@ -2,7 +2,8 @@
 
 Report 001 — an MLP WGAN-GP (Gulrajani et al., 2017, "Improved Training of Wasserstein GANs"): generator
 Linear 100→256→512→1024→3·64·64 with LeakyReLU (PyTorch's default slope 0.01) and Tanh, 13,277,952 parameters;
-critic 3·64·64→1024→512→256→1 with LeakyReLU and no sigmoid, 13,240,321 parameters; PyTorch default initialisation.
+critic 3·64·64→1024→512→256→1 with LeakyReLU and no sigmoid, 13,240,321 parameters; PyTorch default
+initialisation.
 
 Report 002 — a Keras GAN after Goodfellow et al. (2014), "Generative Adversarial Nets": generator
 Dense(4096→4096), LeakyReLU, BatchNorm, reshape 16×16×16, UpSampling×2, Conv 5×5 16→128 ("same"), LeakyReLU,
@@ -35,7 +36,9 @@ from ._common import (
 
 def _check_size(image_size: int, family: str) -> None:
     if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size={image_size!r} is not supported by {family!r}: use a positive integer such as 64.")
+        raise ValueError(
+            f"image_size={image_size!r} is not supported by {family!r}: use a positive integer such as 64."
+        )
 
 
 class MLPGenerator(nn.Module):
@@ -102,7 +105,7 @@ class MLPDiscriminator(nn.Module):
 
 
 class UpsampleConvGenerator(nn.Module):
-    """Report 002 generator: Dense → LeakyReLU → BatchNorm → 16×(S/4)² → 2 × (UpSampling, Conv 5×5) → tanh."""
+    """Report 002 generator: Dense, LeakyReLU, BatchNorm → 16×(S/4)² → 2 × (UpSampling, Conv 5×5) → tanh."""
 
     def __init__(
         self,

@@ -78,8 +78,8 @@ def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, cha
     return vae.decoder, None, vae
 
 
-def _mlp_wgan_gp(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims: tuple[int, ...] = (256, 512, 1024),
-                 negative_slope: float = 0.01):
+def _mlp_wgan_gp(latent_dim: int, image_size: int, *, channels: int = 3,
+                 hidden_dims: tuple[int, ...] = (256, 512, 1024), negative_slope: float = 0.01):
     G = MLPGenerator(latent_dim, image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
                      negative_slope=negative_slope)
     D = MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims)[::-1],

@@ -15,7 +15,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import as_latent_matrix, check_images, check_multiple, conv_same, conv_transpose_same, keras_batch_norm, keras_init_
+from ._common import (
+    as_latent_matrix,
+    check_images,
+    check_multiple,
+    conv_same,
+    conv_transpose_same,
+    keras_batch_norm,
+    keras_init_,
+)
 
 FAMILY = "keras-vae"
 
