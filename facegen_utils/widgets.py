@@ -1,0 +1,430 @@
+"""Latent-space explorers for Jupyter: sliders that let a student feel what a generator has learned.
+
+``latent_explorer(G)`` shows the image (or a grid of images) of a base latent and lets one move chosen latent
+dimensions, change the seed, walk from one seed to another by linear or spherical interpolation (White 2016,
+"Sampling Generative Networks"), switch the noise prior among the seven of report 003 (seed 003: the Monet
+DCGAN's noise study) and apply the truncation trick (Brock, Donahue and Simonyan 2019, BigGAN). Walking the
+latent space this way is the check Radford, Metz and Chintala (2016, DCGAN) used to argue that a generator has not
+memorised its data: small moves give smooth changes.
+
+``vae_explorer(vae, image)`` encodes a real image (Kingma and Welling 2014) and moves its posterior mean:
+original | reconstruction | edit side by side.
+
+Every control updates on release (``continuous_update=False``). The work of one update is a plain method,
+``render()``, which the observers call and tests can call without a browser; it runs the network under ``eval()``
+and ``torch.inference_mode()`` and restores each module's training flag afterwards. Images are sent as PNG at
+compression level 1 and enlarged with nearest-neighbour sampling, so one 64×64 update takes a few milliseconds
+beyond the forward pass (``benchmarks/widget_latency.py`` measures it).
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facegen_utils._log import logger
+from facegen_utils.noise import REPORT_003_PRIORS, Prior, latent_from_seed, lerp, parse, slerp, truncate
+from facegen_utils.viz import image_grid
+
+__all__ = ["LatentExplorer", "VAEExplorer", "latent_explorer", "vae_explorer", "png_bytes"]
+
+DEFAULT_DIMS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+_MAX_SEED = 2 ** 31 - 1  # the largest seed a browser's number box holds exactly
+_PNG_COMPRESS_LEVEL = 1  # fast zlib level: a 256×256 PNG encodes in about a millisecond
+_TANH_RANGE = (-1.0, 1.0)
+_SIGMOID_RANGE = (0.0, 1.0)
+
+
+def png_bytes(images: torch.Tensor, *, value_range: Sequence[float], nrow: int = 8, scale: int = 1,
+              padding: int = 2) -> bytes:
+    """Encode one image (3, H, W) / (1, 3, H, W) or a grid of several as PNG, enlarged ``scale`` times (nearest)."""
+    from PIL import Image
+
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"image_scale={scale!r} must be a positive int (4 shows a 64×64 image at 256×256).")
+    batch = images if images.ndim == 4 else images.unsqueeze(0)
+    grid = image_grid(batch, nrow=nrow, value_range=value_range, padding=padding if batch.shape[0] > 1 else 0)
+    if scale > 1:
+        grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(grid).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+@contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode under inference_mode, then give every submodule back its own training flag."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    """Device of the module's first parameter or buffer (CPU for a module without any)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _infer_value_range(module: nn.Module, what: str) -> tuple[float, float]:
+    """Output range from a ``value_range`` attribute or the last layer (Tanh → (-1, 1), Sigmoid → (0, 1))."""
+    declared = getattr(module, "value_range", None)
+    if declared is not None:
+        return (float(declared[0]), float(declared[1]))
+    leaves = [m for m in module.modules() if next(m.children(), None) is None]
+    if leaves and isinstance(leaves[-1], nn.Tanh):
+        return _TANH_RANGE
+    if leaves and isinstance(leaves[-1], nn.Sigmoid):
+        return _SIGMOID_RANGE
+    logger.warning("%s ends neither in Tanh nor in Sigmoid; showing its output as values in (-1, 1). "
+                   "Pass value_range=(0, 1) if it produces images in [0, 1].", what)
+    return _TANH_RANGE
+
+
+def _check_range(value_range: Sequence[float]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in value_range)
+    if not lo < hi:
+        raise ValueError(f"value_range={tuple(value_range)!r} must be (low, high) with low < high, "
+                         "e.g. (-1, 1) for a Tanh generator or (0, 1) for a Sigmoid one.")
+    return lo, hi
+
+
+def _load_checkpoint(path: str | os.PathLike[str]) -> Any:
+    from facegen_utils.training import load_generator
+
+    return load_generator(path)
+
+
+def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, ...]:
+    dims = tuple(dims)
+    bad = [d for d in dims if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < latent_dim]
+    if bad:
+        raise ValueError(f"dims={dims!r}: {bad} are not latent dimensions; use ints in [0, {latent_dim}).")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"dims={dims!r} lists a dimension twice; give each dimension once.")
+    return dims
+
+
+def _offset_sliders(dims: Sequence[int], slider_range: float, label: str) -> list:
+    import ipywidgets as widgets
+
+    if not slider_range > 0:
+        raise ValueError(f"slider_range={slider_range!r} must be > 0 (how far each slider moves, e.g. 3.0).")
+    return [widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.05,
+                                description=f"{label}[{d}]", continuous_update=False, readout_format=".2f",
+                                style={"description_width": "initial"}) for d in dims]
+
+
+class _Explorer:
+    """Shared machinery: the image widget, a status line, observers that re-render, display in Jupyter."""
+
+    def __init__(self, *, value_range: Sequence[float], image_scale: int, nrow: int) -> None:
+        import ipywidgets as widgets
+
+        self.value_range = _check_range(value_range)
+        self.image_scale = image_scale
+        self.nrow = nrow
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.last_ms: float | None = None
+        self._paused = False
+        self.widget: Any = None
+
+    def images(self) -> torch.Tensor:
+        """The images of the current settings, (N, 3, H, W) float on the CPU in ``value_range``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line naming the current settings, shown under the image."""
+        raise NotImplementedError
+
+    def render(self) -> bytes:
+        """Compute the images of the current settings, show them and return the PNG bytes."""
+        start = time.perf_counter()
+        png = png_bytes(self.images(), value_range=self.value_range, nrow=self.nrow, scale=self.image_scale)
+        self.image.value = png
+        self.last_ms = (time.perf_counter() - start) * 1000.0
+        self.status.value = f"<small>{self.describe()} · {self.last_ms:.0f} ms</small>"
+        return png
+
+    def _observe(self, controls: Sequence[Any]) -> None:
+        for control in controls:
+            control.observe(self._on_change, names="value")
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if self._paused:
+            return
+        try:
+            self.render()
+        except Exception as error:  # shown in the widget: an observer's exception would only reach the log
+            self.status.value = f"<small style='color:#b00'>{type(error).__name__}: {error}</small>"
+            logger.warning("latent explorer: %s", error)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Change several controls at once and render a single time at the end."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+        self.render()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class LatentExplorer(_Explorer):
+    """Sliders, seeds, interpolation, prior and truncation around a generator; ``widget`` is the VBox to show."""
+
+    def __init__(self, G: nn.Module, *, latent_dim: int, value_range: Sequence[float], dims: Sequence[int],
+                 seed: int, prior: str | Prior, priors: Sequence[str | Prior], n: int, nrow: int | None,
+                 slider_range: float, image_scale: int, device: torch.device | str | None) -> None:
+        import ipywidgets as widgets
+
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n={n!r} must be a positive int (1 for one image, e.g. 16 for a 4×4 grid).")
+        super().__init__(value_range=value_range, image_scale=image_scale,
+                         nrow=nrow if nrow is not None else math.ceil(math.sqrt(n)))
+        if device is not None and _module_device(G) != torch.device(device):
+            logger.info("latent explorer: moving the generator to %s.", device)
+            G.to(device)
+        self.G = G
+        self.latent_dim = latent_dim
+        self.n = n
+        self.dims = _check_dims(dims, latent_dim)
+        self.device = _module_device(G)
+
+        specs = [str(parse(p)) for p in priors]
+        chosen = str(parse(prior))
+        if chosen not in specs:
+            specs.insert(0, chosen)
+        seed_box = {"min": 0, "max": _MAX_SEED, "continuous_update": False, "style": {"description_width": "initial"}}
+        self.seed = widgets.BoundedIntText(value=seed, description="seed", **seed_box)
+        self.seed_b = widgets.BoundedIntText(value=min(seed + n, _MAX_SEED), description="to seed", **seed_box)
+        self.t = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, description="t", readout_format=".2f",
+                                     continuous_update=False)
+        self.path = widgets.ToggleButtons(options=["slerp", "lerp"], value="slerp", description="path",
+                                          tooltips=["along the great circle (White 2016)", "straight line"],
+                                          style={"button_width": "60px"})
+        self.prior = widgets.Dropdown(options=[(parse(s).label, s) for s in specs], value=chosen,
+                                      description="prior")
+        self.truncation = widgets.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.05, description="truncation",
+                                              readout_format=".2f", continuous_update=False,
+                                              style={"description_width": "initial"})
+        self.sliders = _offset_sliders(self.dims, slider_range, "z")
+        self.reset_button = widgets.Button(description="reset sliders", icon="undo")
+        self.reset_button.on_click(lambda _: self.reset())
+        self._observe([self.seed, self.seed_b, self.t, self.path, self.prior, self.truncation, *self.sliders])
+
+        controls = widgets.VBox([
+            self.seed, self.prior, self.truncation,
+            widgets.HTML("<b>interpolate</b> (t = 0: seed, t = 1: to seed)"), self.seed_b, self.t, self.path,
+            widgets.HTML("<b>offsets</b> in standard deviations of the prior"), *self.sliders, self.reset_button,
+        ])
+        self.widget = widgets.VBox([widgets.HBox([self.image, controls]), self.status])
+        self.render()
+
+    def _seed_latents(self, seed: int, prior: Prior) -> torch.Tensor:
+        """Latents of seeds seed, seed + 1, ... (one per image), truncated when the slider is above 0."""
+        z = torch.cat([latent_from_seed(seed + k, self.latent_dim, prior) for k in range(self.n)])
+        threshold = float(self.truncation.value)
+        if threshold > 0:
+            z = truncate(z, threshold, prior, generator=torch.Generator().manual_seed(seed))
+        return z
+
+    def latent(self) -> torch.Tensor:
+        """The (n, latent_dim) latents of the current settings, on the generator's device."""
+        prior = parse(self.prior.value)
+        z = self._seed_latents(int(self.seed.value), prior)
+        t = float(self.t.value)
+        if t > 0:
+            z_b = self._seed_latents(int(self.seed_b.value), prior)
+            z = z_b if t >= 1 else (slerp if self.path.value == "slerp" else lerp)(z, z_b, t)
+        unit = prior.std if prior.std > 0 else 1.0
+        offsets = torch.tensor([s.value for s in self.sliders], dtype=z.dtype) * unit
+        z[:, list(self.dims)] += offsets
+        return z.to(self.device)
+
+    def images(self) -> torch.Tensor:
+        """Generator output for ``latent()``: (n, 3, H, W) float on the CPU in ``value_range``."""
+        z = self.latent()
+        with _evaluating(self.G):
+            return self.G(z).float().cpu()
+
+    def describe(self) -> str:
+        """Seed(s), interpolation, prior and truncation of the current image."""
+        text = f"seed {self.seed.value}"
+        if self.t.value > 0:
+            text += f" → {self.seed_b.value} ({self.path.value} t={self.t.value:.2f})"
+        text += f" · {parse(self.prior.value).label}"
+        if self.truncation.value > 0:
+            text += f" · truncation {self.truncation.value:.2f}"
+        return text
+
+    def reset(self) -> None:
+        """Set every offset slider and the interpolation back to 0 (one render)."""
+        with self.hold():
+            for slider in self.sliders:
+                slider.value = 0.0
+            self.t.value = 0.0
+
+
+class VAEExplorer(_Explorer):
+    """Sliders over the latent of one encoded image: original | reconstruction | edit."""
+
+    def __init__(self, vae: nn.Module, image: Any, *, latent_dim: int, value_range: Sequence[float],
+                 dims: Sequence[int], slider_range: float, image_scale: int) -> None:
+        import ipywidgets as widgets
+
+        super().__init__(value_range=value_range, image_scale=image_scale, nrow=3)
+        self.vae = vae
+        self.latent_dim = latent_dim
+        self.dims = _check_dims(dims, latent_dim)
+        self.device = _module_device(vae)
+        self.sliders = _offset_sliders(self.dims, slider_range, "z")
+        self.reset_button = widgets.Button(description="reset sliders", icon="undo")
+        self.reset_button.on_click(lambda _: self.reset())
+        self._observe(self.sliders)
+        controls = widgets.VBox([widgets.HTML("<b>offsets</b> from the posterior mean, in prior standard deviations"),
+                                 *self.sliders, self.reset_button])
+        header = widgets.HTML("<small>original | reconstruction | edit</small>")
+        self.widget = widgets.VBox([widgets.HBox([widgets.VBox([header, self.image]), controls]), self.status])
+        self.set_image(image)
+
+    def set_image(self, image: Any) -> None:
+        """Encode a new image (tensor (3, H, W) in ``value_range``, uint8 array (H, W, 3) or PIL image) and show it."""
+        x = _as_image_batch(image, self.value_range, getattr(self.vae, "image_size", None)).to(self.device)
+        with _evaluating(self.vae):
+            mu, _ = self.vae.encode(x)
+            self.original = x.float().cpu()
+            self.mu = mu.float()
+            self.reconstruction = self.vae.decode(self.mu).float().cpu()
+        self.render()
+
+    def latent(self) -> torch.Tensor:
+        """The edited latent: posterior mean plus the slider offsets, shape (1, latent_dim)."""
+        z = self.mu.clone()
+        z[:, list(self.dims)] += torch.tensor([s.value for s in self.sliders], dtype=z.dtype, device=z.device)
+        return z
+
+    def images(self) -> torch.Tensor:
+        """Original, reconstruction and edit as a (3, 3, H, W) batch on the CPU."""
+        z = self.latent()
+        with _evaluating(self.vae):
+            edit = self.vae.decode(z).float().cpu()
+        return torch.cat([self.original, self.reconstruction, edit])
+
+    def describe(self) -> str:
+        """Which dimensions are moved and how far."""
+        moved = [f"z[{d}]={s.value:+.2f}" for d, s in zip(self.dims, self.sliders) if s.value != 0]
+        return "edit: " + (", ".join(moved) if moved else "none (the reconstruction)")
+
+    def reset(self) -> None:
+        """Set every offset slider back to 0 (one render)."""
+        with self.hold():
+            for slider in self.sliders:
+                slider.value = 0.0
+
+
+def _as_image_batch(image: Any, value_range: tuple[float, float], image_size: int | None) -> torch.Tensor:
+    """One image as a float (1, 3, S, S) batch in ``value_range``; PIL images are resized to ``image_size``."""
+    lo, hi = value_range
+    if not isinstance(image, (torch.Tensor, np.ndarray)):
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"image: expected a tensor (3, H, W), a uint8 array (H, W, 3) or a PIL image, "
+                            f"got {type(image).__name__}.")
+        image = image.convert("RGB")
+        if image_size is not None and image.size != (image_size, image_size):
+            image = image.resize((image_size, image_size), Image.BICUBIC)
+        image = np.asarray(image)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"image: a numpy image must be uint8 of shape (H, W, 3), got {image.dtype} "
+                             f"{image.shape}.")
+        image = torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0 * (hi - lo) + lo
+    x = image.unsqueeze(0) if image.ndim == 3 else image
+    if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+        raise ValueError(f"image: expected one image of shape (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}.")
+    if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
+        raise ValueError(f"image: the VAE works on {image_size}×{image_size} images, got {tuple(x.shape[-2:])}; "
+                         "use the dataset built with the same image_size.")
+    if not x.is_floating_point():
+        raise ValueError(f"image: a tensor image must be float in value_range {value_range}, got {x.dtype}.")
+    return x
+
+
+def latent_explorer(
+    G_or_models: nn.Module | Any, *, dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0,
+    prior: str | Prior = "normal(0, 1)", priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1,
+    nrow: int | None = None, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
+    slider_range: float = 3.0, image_scale: int = 4, device: torch.device | str | None = None,
+) -> LatentExplorer:
+    """Build the latent explorer of a generator, a ModelSet or a checkpoint path; display it in a notebook cell.
+
+    ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1
+    shows a grid of seeds ``seed, seed + 1, ...``. ``value_range`` and ``latent_dim`` default to the ModelSet's
+    (or the generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator where it is.
+    """
+    if isinstance(G_or_models, (str, os.PathLike)):
+        G_or_models = _load_checkpoint(G_or_models)
+    if isinstance(G_or_models, nn.Module):
+        G = G_or_models
+        latent_dim = latent_dim if latent_dim is not None else getattr(G, "latent_dim", None)
+        value_range = value_range if value_range is not None else _infer_value_range(G, "G")
+    elif isinstance(getattr(G_or_models, "G", None), nn.Module):
+        G = G_or_models.G
+        latent_dim = latent_dim if latent_dim is not None else G_or_models.latent_dim
+        value_range = value_range if value_range is not None else G_or_models.value_range
+    else:
+        raise TypeError(f"latent_explorer: expected a generator (nn.Module), a ModelSet or a checkpoint path, "
+                        f"got {type(G_or_models).__name__}.")
+    if latent_dim is None:
+        raise ValueError(f"latent_explorer: {type(G).__name__} has no latent_dim attribute; pass latent_dim=.")
+    return LatentExplorer(G, latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
+                          priors=priors, n=n, nrow=nrow, slider_range=slider_range, image_scale=image_scale,
+                          device=device)
+
+
+def vae_explorer(
+    vae_or_models: nn.Module | Any, image: Any, *, dims: Sequence[int] = DEFAULT_DIMS,
+    value_range: Sequence[float] | None = None, latent_dim: int | None = None, slider_range: float = 3.0,
+    image_scale: int = 4,
+) -> VAEExplorer:
+    """Encode a real image with a VAE (or a ModelSet / checkpoint holding one) and explore around its latent.
+
+    ``image`` is a tensor (3, H, W) in the VAE's value range (e.g. ``dataset[0]``), a uint8 array (H, W, 3) or a
+    PIL image. The widget shows original | reconstruction (decode of the posterior mean) | edit.
+    """
+    if isinstance(vae_or_models, (str, os.PathLike)):
+        vae_or_models = _load_checkpoint(vae_or_models)
+    vae = vae_or_models if isinstance(vae_or_models, nn.Module) else getattr(vae_or_models, "vae", None)
+    if vae is None or not (hasattr(vae, "encode") and hasattr(vae, "decode")):
+        raise TypeError(f"vae_explorer: expected a VAE with encode() and decode() or a ModelSet of 'keras-vae', "
+                        f"got {type(vae_or_models).__name__}; for a GAN use latent_explorer.")
+    if value_range is None:
+        value_range = getattr(vae_or_models, "value_range", None)
+    if value_range is None:
+        value_range = _infer_value_range(getattr(vae, "decoder", vae), "the VAE decoder")
+    latent_dim = latent_dim if latent_dim is not None else getattr(vae_or_models, "latent_dim", None)
+    if latent_dim is None:
+        raise ValueError(f"vae_explorer: {type(vae).__name__} has no latent_dim attribute; pass latent_dim=.")
+    return VAEExplorer(vae, image, latent_dim=int(latent_dim), value_range=value_range, dims=dims,
+                       slider_range=slider_range, image_scale=image_scale)
