@@ -1,0 +1,562 @@
+"""The Trainer: one loop for the four objectives of the reports, on a CPU, a GPU or several GPUs.
+
+- ``gan``: Goodfellow et al. (2014), "Generative Adversarial Nets", non-saturating generator loss, BCE on logits,
+  optional label smoothing (report 003: real 0.8, fake 0.1), discriminator accuracy logged (report 002).
+- ``wgan-clip``: Arjovsky et al. (2017), "Wasserstein GAN", Algorithm 1: critic weights clipped after every critic
+  step (an optimiser step hook), RMSProp, n_critic critic steps per generator step (report 000).
+- ``wgan-gp``: Gulrajani et al. (2017), "Improved Training of Wasserstein GANs": gradient penalty instead of
+  clipping (report 001, which steps the critic on every batch and the generator on every 5th).
+- ``vae``: Kingma & Welling (2014), "Auto-Encoding Variational Bayes": reconstruction + KL (report 000).
+
+One iteration takes one batch of real images. The discriminator/critic steps on it and on a batch of fakes; when
+the schedule says so, the generator then steps on those same fakes (as the PyTorch DCGAN tutorial does, which saves
+one forward pass of G), with the critic's weights frozen so no gradient is computed for them.
+
+Reproducibility: the data order of an epoch depends on (seed, epoch), the latents and gradient-penalty mixing of
+an iteration on (seed, rank, step), and everything else random (dropout, the VAE's sampling) on torch's global
+generator, seeded with ``seed + rank`` when a run starts and saved in every checkpoint. So a run resumed from a
+checkpoint repeats bit for bit on a CPU what an uninterrupted run does.
+
+Several processes (``torchrun``): see :mod:`facegen_utils.training.distributed`. The generator step runs through the
+bare critic (its weights frozen, nothing to synchronise) and the gradient penalty too (``torch.compile`` does not
+support its double backward); the penalty's weight gradients join the critic's single backward pass, in which DDP
+averages every gradient once across processes.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from facegen_utils import losses, noise, viz
+from facegen_utils._log import logger
+from facegen_utils.device import describe_device, resolve_device
+
+from . import checkpoint, distributed
+from .config import TrainConfig, check_fields
+from .data import BatchSource, derive_seed
+from .history import LossLog
+
+__all__ = ["EVENTS", "COLUMNS", "NonFiniteLossError", "Trainer"]
+
+EVENTS = ("on_train_start", "on_epoch_start", "on_step_end", "on_epoch_end", "on_sample", "on_checkpoint",
+          "on_train_end")
+
+COLUMNS = {  # what the history records per iteration, besides epoch and step
+    "gan": ["loss_D", "loss_G", "d_acc", "d_real", "d_fake"],  # d_real/d_fake: mean D(x), D(G(z)) as probabilities
+    "wgan-clip": ["loss_D", "loss_G", "d_real", "d_fake"],     # d_real/d_fake: mean critic scores
+    "wgan-gp": ["loss_D", "loss_G", "gp", "d_real", "d_fake"],  # loss_D includes gp_weight * gp
+    "vae": ["loss", "recon", "kl"],
+}
+
+_NOISE_STREAM = 1  # derive_seed stream of the per-iteration latents (stream 0 orders the data)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite: training stopped and the last good checkpoint was kept."""
+
+    def __init__(self, epoch: int, step: int, values: dict[str, float], checkpoint_path: Path | None) -> None:
+        self.epoch, self.step, self.values, self.checkpoint = epoch, step, values, checkpoint_path
+        bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+        if checkpoint_path is not None:
+            where = (f"the last good checkpoint is {checkpoint_path} (not overwritten); resume from it, e.g. with a "
+                     f"lower learning rate")
+        else:
+            where = "no checkpoint had been written; set out_dir (and checkpoint_every) to keep one"
+        super().__init__(f"non-finite loss at epoch {epoch}, step {step} ({bad}); training stopped: {where}.")
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Put a module in eval mode for the block, then back in the mode it had."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Switch off the weight gradients of a module for the block."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+class Trainer:
+    """Trains a ModelSet (models.build) on images with one objective; owns the state, checkpoints and events."""
+
+    def __init__(self, models: Any, data: Any, config: TrainConfig | None = None) -> None:
+        self.config = config = config if config is not None else TrainConfig()
+        self.models = models
+        self._check_objective()
+        self.dist = distributed.from_environment()
+        self.device = resolve_device(config.device, local_rank=self.dist.local_rank)
+        distributed.init(self.dist, self.device)
+        self._configure_backends()
+
+        self._modules: dict[str, nn.Module] = models.modules()  # {"G", "D"} or {"vae"}
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        for module in self._modules.values():
+            module.to(self.device, memory_format=memory_format).train()
+        self.batches = BatchSource(data, batch_size=config.batch_size, value_range=models.value_range,
+                                   device=self.device, seed=config.seed, rank=self.dist.rank,
+                                   world_size=self.dist.world_size, limit=config.limit,
+                                   gpu_dataset=config.gpu_dataset, num_workers=config.num_workers,
+                                   progress=self.is_main)
+        self._check_image_shape()
+
+        self.optimizers = {role: self._make_optimizer(role, module) for role, module in self._modules.items()}
+        if config.objective == "wgan-clip":
+            self.optimizers["D"].register_step_post_hook(losses.WeightClipper(config.clip_value))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+        self.G_ema = copy.deepcopy(models.G).requires_grad_(False) if config.ema is not None else None
+        self.prior = noise.parse(config.prior)
+        self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
+                                         generator=torch.Generator().manual_seed(config.seed))
+        self._noise = torch.Generator(device=self.device)
+        self._prepare_networks()
+
+        self.epoch = 0  # epochs completed
+        self.step = 0   # iterations (batches) completed
+        self.samples: dict[int, Any] = {}
+        self._log = LossLog(COLUMNS[config.objective])
+        self._callbacks: dict[str, list[Callable[[Trainer], None]]] = {event: [] for event in EVENTS}
+        self._last_checkpoint: Path | None = None
+        self._last_stats: dict[str, torch.Tensor] = {}
+        self._postfix: dict[str, float] = {}
+        self._csv_rows = 0
+        if self.is_main:
+            where = "GPU" if self.batches.images is not None and self.batches.images.is_cuda else "CPU"
+            logger.info("%s (%s) on %s: %d images (%s memory), %d iterations per epoch%s",
+                        models.name, config.objective, describe_device(self.device), self.batches.size, where,
+                        self.steps_per_epoch,
+                        f", {self.dist.world_size} processes" if self.dist.enabled else "")
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def _check_objective(self) -> None:
+        objective, name = self.config.objective, self.models.name
+        if objective == "vae" and self.models.vae is None:
+            raise ValueError(f"objective='vae' needs a VAE (e.g. models.build('keras-vae')), but {name!r} has a "
+                             f"generator and a discriminator; use objective 'gan', 'wgan-clip' or 'wgan-gp'.")
+        if objective != "vae" and self.models.D is None:
+            raise ValueError(f"objective={objective!r} needs a discriminator/critic, but {name!r} has none; "
+                             f"use objective='vae' for a VAE.")
+
+    def _configure_backends(self) -> None:
+        if self.config.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        if self.config.amp != "off" and self.device.type == "cpu" and self.is_main:
+            logger.warning("amp=%r on the CPU is usually slower than float32 (no native half-precision "
+                           "arithmetic); it is meant for GPUs", self.config.amp)
+
+    def _check_image_shape(self) -> None:
+        with torch.no_grad(), _eval_mode(self.models.G):
+            made = tuple(self.models.G(torch.zeros(2, self.models.latent_dim, device=self.device)).shape[1:])
+        if made != self.batches.image_shape:
+            raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
+                             f"{self.models.name!r} makes {made}; build the model and load the data with the same "
+                             f"image_size (models.build(..., image_size=N), datasets.get(..., image_size=N)).")
+
+    def _learning_rate(self, role: str) -> float:
+        return self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
+
+    def _make_optimizer(self, role: str, module: nn.Module) -> torch.optim.Optimizer:
+        if self.config.optimizer == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=self._learning_rate(role))
+        return torch.optim.Adam(module.parameters(), lr=self._learning_rate(role), betas=self.config.betas,
+                                fused=self.device.type == "cuda")
+
+    def _prepare_networks(self) -> None:
+        """The callables the steps use: DDP-wrapped and/or compiled where asked, bare where they must be."""
+        def for_training(module: nn.Module) -> nn.Module:
+            wrapped = distributed.wrap(module, self.device, self.dist)
+            return torch.compile(wrapped) if self.config.compile else wrapped
+
+        if self.models.vae is not None:
+            self._vae = for_training(self.models.vae)
+            return
+        self._G = for_training(self.models.G)
+        self._D = for_training(self.models.D)
+        self._D_for_G = torch.compile(self.models.D) if self.config.compile else self.models.D
+        self._D_for_penalty = self.models.D
+
+    # ------------------------------------------------------------------------------------------ public API
+    @property
+    def is_main(self) -> bool:
+        """True on the process that logs and writes files (always, without torchrun)."""
+        return self.dist.is_main
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Iterations per epoch: len(data) // (batch_size * processes)."""
+        return self.batches.steps_per_epoch
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """One row per iteration: epoch (1-based), step, and the objective's losses (see COLUMNS)."""
+        return self._log.frame
+
+    @property
+    def epoch_history(self) -> pd.DataFrame:
+        """One row per epoch: its last step and the mean of every loss column."""
+        return self._log.epoch_means()
+
+    @property
+    def last_losses(self) -> dict[str, float]:
+        """The values of the latest iteration (reading them waits for the GPU)."""
+        return {k: float(v) for k, v in self._last_stats.items()}
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        """The checkpoint most recently written or resumed from."""
+        return self._last_checkpoint
+
+    def on(self, event: str, fn: Callable[["Trainer"], None]) -> Callable[["Trainer"], None]:
+        """Call ``fn(trainer)`` at ``event`` (one of EVENTS); returns ``fn`` so it also works as a decorator."""
+        if event not in self._callbacks:
+            raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}.")
+        self._callbacks[event].append(fn)
+        return fn
+
+    def fit(self, epochs: int | None = None) -> pd.DataFrame:
+        """Train until ``epochs`` epochs are complete in total (default config.epochs); return the history."""
+        target = self.config.epochs if epochs is None else epochs
+        if self.epoch >= target:
+            logger.info("already at epoch %d of %d: nothing to train", self.epoch, target)
+            return self.history
+        if self.step == 0:
+            torch.manual_seed(self.config.seed + self.dist.rank)
+        self._emit("on_train_start")
+        bar = tqdm(total=target * self.steps_per_epoch, initial=self.step, unit="it", dynamic_ncols=True,
+                   desc=f"{self.models.name} ({self.config.objective})",
+                   **({} if self.is_main else {"disable": True}))
+        try:
+            while self.epoch < target:
+                self._train_epoch(bar)
+                self._finish_epoch(target)
+        except KeyboardInterrupt:
+            self._save_after_interrupt()
+            raise
+        finally:
+            bar.close()
+        self._emit("on_train_end")
+        return self.history
+
+    def sample(self, n: int = 64, *, seed: int | None = None, prior: str | None = None) -> torch.Tensor:
+        """``n`` images (on the CPU, in G's value range) from the EMA generator if kept, else from G."""
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        z = noise.parse(prior or self.config.prior).sample(n, self.models.latent_dim, generator=generator)
+        return self._generate(z)
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the full training state atomically (default out_dir/checkpoint.pt) and return the path."""
+        target = self._checkpoint_path(path)
+        if self.is_main:
+            self._write_checkpoint(target, numbered=path is None)
+        distributed.barrier(self.dist)
+        self._last_checkpoint = target
+        return target
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, as tensors and plain containers (loads with ``weights_only=True``)."""
+        from facegen_utils import __version__
+
+        networks = {role: module.state_dict() for role, module in self._modules.items()}
+        if self.G_ema is not None:
+            networks["G_ema"] = self.G_ema.state_dict()
+        return {
+            "format": checkpoint.FORMAT, "version": __version__, "torch_version": str(torch.__version__),
+            "model_spec": checkpoint.model_spec(self.models), "config": dataclasses.asdict(self.config),
+            "epoch": self.epoch, "step": self.step, "models": networks,
+            "optimizers": {role: opt.state_dict() for role, opt in self.optimizers.items()},
+            "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state(self.device),
+            "history": self._log.state_dict(), "fixed_z": self.fixed_z,
+        }
+
+    def resume(self, path: str | Path, *, map_location: str | torch.device | None = None) -> "Trainer":
+        """Load a checkpoint into this trainer (same architecture and objective); ``fit`` then continues."""
+        self._load_state(checkpoint.load(path, map_location=map_location or "cpu"), Path(path))
+        return self
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, data: Any, *, config_overrides: dict[str, Any] | None = None,
+                        map_location: str | torch.device | None = None) -> "Trainer":
+        """Rebuild the networks and the trainer of a checkpoint (its config, updated by ``config_overrides``)."""
+        state = checkpoint.load(path, map_location=map_location or "cpu")
+        stored = dict(state["config"])
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        dropped = sorted(set(stored) - fields)
+        if dropped:
+            logger.warning("%s: ignoring config entries this version does not know: %s", path, ", ".join(dropped))
+        overrides = dict(config_overrides or {})
+        check_fields(overrides)
+        config = TrainConfig.from_dict({**{k: v for k, v in stored.items() if k in fields}, **overrides})
+        trainer = cls(checkpoint.build_models(state["model_spec"]), data, config)
+        trainer._load_state(state, Path(path))
+        return trainer
+
+    # ------------------------------------------------------------------------------------------ the loop
+    def _train_epoch(self, bar: tqdm) -> None:
+        first = min(max(self.step - self.epoch * self.steps_per_epoch, 0), self.steps_per_epoch)
+        self._emit("on_epoch_start")
+        started = time.perf_counter()
+        for index, real in enumerate(self.batches.epoch(self.epoch, start=first), start=first):
+            self._noise.manual_seed(derive_seed(self.config.seed, _NOISE_STREAM, self.dist.rank, self.step))
+            real = self._augment(real)
+            if self.config.objective == "vae":
+                stats = self._vae_step(real)
+            else:
+                stats = self._adversarial_step(real, train_G=self._is_generator_step(index))
+            self.scaler.update()
+            self.step += 1
+            self._last_stats = stats
+            self._log.record(self.epoch + 1, self.step, stats)
+            bar.update()
+            if self.step % self.config.log_every == 0:
+                self._read_losses(bar)
+            self._emit("on_step_end")
+        self._read_losses(bar)
+        self.epoch += 1
+        self._images_per_second = ((self.steps_per_epoch - first) * self.config.batch_size * self.dist.world_size
+                                   / max(time.perf_counter() - started, 1e-9))
+
+    def _is_generator_step(self, index: int) -> bool:
+        """Whether the generator steps after the critic on this batch (``index``: position in the epoch)."""
+        n = self.config.n_critic
+        if self.config.critic_schedule == "every-nth":
+            return index % n == 0
+        return (self.step + 1) % n == 0
+
+    def _augment(self, real: torch.Tensor) -> torch.Tensor:
+        if self.config.hflip:
+            flip = torch.rand(real.shape[0], generator=self._noise, device=self.device) < 0.5
+            real = torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
+        if self.config.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        return real
+
+    def _adversarial_step(self, real: torch.Tensor, *, train_G: bool) -> dict[str, torch.Tensor]:
+        """One critic/discriminator step on a real batch and fakes; then one generator step if ``train_G``."""
+        z = self.prior.sample(real.shape[0], self.models.latent_dim, generator=self._noise, device=self.device)
+        with self._autocast(), torch.set_grad_enabled(train_G):
+            fake = self._G(z)
+        with self._autocast():
+            real_out = self._D(real).view(-1)
+            fake_out = self._D(fake.detach()).view(-1)
+        loss_D, stats = self._critic_loss(real_out, fake_out, real, fake)
+        self._optimise("D", loss_D)
+        stats = {"loss_D": loss_D, **stats}
+        if train_G:
+            with _frozen(self.models.D), self._autocast():
+                loss_G = self._generator_loss(self._D_for_G(fake).view(-1))
+            self._optimise("G", loss_G)
+            self._update_ema()
+            stats["loss_G"] = loss_G
+        return stats
+
+    def _critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor, real: torch.Tensor,
+                     fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator/critic loss of the objective and what to log with it."""
+        config = self.config
+        if config.objective == "gan":
+            loss = losses.bce_d_loss(real_out, fake_out, real_label=config.real_label, fake_label=config.fake_label)
+            return loss, {"d_acc": losses.d_accuracy(real_out, fake_out),
+                          "d_real": torch.sigmoid(real_out.detach().float()).mean(),
+                          "d_fake": torch.sigmoid(fake_out.detach().float()).mean()}
+        loss = losses.wgan_d_loss(real_out, fake_out)
+        stats = {"d_real": real_out.detach().float().mean(), "d_fake": fake_out.detach().float().mean()}
+        if config.objective == "wgan-gp":
+            penalty = losses.gradient_penalty(self._D_for_penalty, real, fake, generator=self._noise)
+            loss = loss + config.gp_weight * penalty
+            stats = {"gp": penalty, **stats}
+        return loss, stats
+
+    def _generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        if self.config.objective == "gan":
+            return losses.bce_g_loss(fake_out, real_label=self.config.real_label)
+        return losses.wgan_g_loss(fake_out)
+
+    def _vae_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One VAE step: encode, sample, decode, reconstruction + beta * KL."""
+        with self._autocast():
+            recon, mu, logvar = self._vae(real)
+        loss, recon_term, kl = losses.vae_loss(recon, real, mu, logvar, beta=self.config.vae_beta,
+                                               reconstruction=self.config.vae_reconstruction)
+        self._optimise("vae", loss)
+        self._update_ema()
+        return {"loss": loss, "recon": recon_term, "kl": kl}
+
+    def _optimise(self, role: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[role]
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        for average, param in zip(self.G_ema.parameters(), self.models.G.parameters()):
+            average.lerp_(param, 1.0 - self.config.ema)
+        for average, buffer in zip(self.G_ema.buffers(), self.models.G.buffers()):
+            average.copy_(buffer)
+
+    def _autocast(self) -> torch.autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.amp)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _read_losses(self, bar: tqdm | None) -> None:
+        """Copy the queued losses to the host; stop on a non-finite one; refresh the progress bar."""
+        bad = self._log.flush()
+        if bad is not None:
+            raise NonFiniteLossError(bad.epoch, bad.step, bad.values, self._last_checkpoint)
+        if bar is not None and len(self._log):
+            self._postfix.update(self._log.latest())
+            bar.set_postfix({k: f"{v:.4g}" for k, v in self._postfix.items() if k.startswith("loss")},
+                            refresh=False)
+
+    def _finish_epoch(self, target: int) -> None:
+        config, epoch = self.config, self.epoch
+        distributed.broadcast_buffers([*self._modules.values(), *([self.G_ema] if self.G_ema else [])], self.dist)
+        if self.is_main:
+            means = self._log.epoch_means()
+            if len(means):
+                last = means.iloc[-1]
+                text = ", ".join(f"{c} {last[c]:.4f}" for c in self._log.columns if c.startswith("loss"))
+                logger.info("epoch %d/%d: %s (%.0f img/s)", epoch, target, text, self._images_per_second)
+            self._write_logs()
+            if config.sample_every and (epoch % config.sample_every == 0 or epoch == target):
+                self._save_progress_grid()
+        if config.out_dir is not None and (config.checkpoint_every and epoch % config.checkpoint_every == 0
+                                           or epoch == target):
+            self.save_checkpoint()
+        self._emit("on_epoch_end")
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        G = self.G_ema if self.G_ema is not None else self.models.G
+        with _eval_mode(G), torch.inference_mode(), self._autocast():
+            images = G(z.to(self.device))
+        return images.float().cpu()
+
+    def _save_progress_grid(self) -> None:
+        grid = viz.image_grid(self._generate(self.fixed_z), nrow=math.ceil(math.sqrt(len(self.fixed_z))),
+                              value_range=self.models.value_range)
+        self.samples[self.epoch] = grid
+        if self.config.out_dir is not None:
+            from PIL import Image
+
+            path = Path(self.config.out_dir) / "samples" / f"epoch_{self.epoch:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid).save(path)
+        self._emit("on_sample")
+
+    def _write_logs(self) -> None:
+        """Write losses.csv (appending the new rows) and losses_epoch.csv into out_dir."""
+        if self.config.out_dir is None:
+            return
+        out = Path(self.config.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        frame, path = self.history, out / "losses.csv"
+        if self._csv_rows and path.is_file():
+            frame.iloc[self._csv_rows:].to_csv(path, mode="a", header=False, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        self._csv_rows = len(frame)
+        self.epoch_history.to_csv(out / "losses_epoch.csv", index=False)
+
+    def _checkpoint_path(self, path: str | Path | None) -> Path:
+        if path is not None:
+            return Path(path)
+        if self.config.out_dir is None:
+            raise ValueError("no checkpoint path: pass one to save_checkpoint(path) or set TrainConfig.out_dir.")
+        return Path(self.config.out_dir) / "checkpoint.pt"
+
+    def _write_checkpoint(self, path: Path, *, numbered: bool) -> None:
+        checkpoint.save(self.state_dict(), path)
+        self._last_checkpoint = path
+        if numbered and self.config.keep_checkpoints and self.step == self.epoch * self.steps_per_epoch:
+            checkpoint.copy(path, path.with_name(f"checkpoint_epoch_{self.epoch:04d}.pt"))
+        self._emit("on_checkpoint")
+
+    def _save_after_interrupt(self) -> None:
+        self._read_losses(None)
+        if not self.is_main:
+            return
+        if self.config.out_dir is None:
+            logger.warning("interrupted at epoch %d, step %d; nothing saved (no out_dir)", self.epoch + 1, self.step)
+            return
+        self._write_logs()
+        path = self._checkpoint_path(None)
+        self._write_checkpoint(path, numbered=False)
+        logger.warning("interrupted at epoch %d, step %d: saved %s; continue with Trainer.from_checkpoint(%r, data) "
+                       "or the CLI's --resume", self.epoch + 1, self.step, path, str(path))
+
+    def _emit(self, event: str) -> None:
+        for fn in self._callbacks[event]:
+            fn(self)
+
+    # ------------------------------------------------------------------------------------------ loading
+    def _load_state(self, state: dict[str, Any], source: Path) -> None:
+        from facegen_utils.models import ArchitectureMismatchError, load_state_dict_checked
+
+        spec, mine = state["model_spec"], checkpoint.model_spec(self.models)
+        if [spec[k] for k in ("name", "image_size", "latent_dim")] != [mine[k] for k in ("name", "image_size",
+                                                                                         "latent_dim")]:
+            raise ArchitectureMismatchError(
+                f"{source} holds {spec['name']!r} at image_size={spec['image_size']}, latent_dim="
+                f"{spec['latent_dim']}, but this trainer trains {mine['name']!r} at image_size={mine['image_size']}, "
+                f"latent_dim={mine['latent_dim']}; rebuild the model with Trainer.from_checkpoint({str(source)!r}, "
+                f"data) or start a new run in another out_dir.")
+        roles = sorted(set(state["models"]) - {"G_ema"})
+        if roles != sorted(self._modules):
+            raise ArchitectureMismatchError(f"{source} holds the networks {roles}, but this trainer trains "
+                                            f"{sorted(self._modules)}; use a checkpoint of the same objective.")
+        stored_optimizer = state["config"].get("optimizer")
+        if stored_optimizer != self.config.optimizer:
+            raise ValueError(f"{source} holds {stored_optimizer} optimiser states, but this trainer uses "
+                             f"optimizer={self.config.optimizer!r}; resume with the same optimizer.")
+        for role, module in self._modules.items():
+            load_state_dict_checked(module, state["models"][role], source=f"{source} [{role}]")
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["models"].get("G_ema", self.models.G.state_dict()))
+        for role, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][role])
+            for group in optimizer.param_groups:  # the current config's settings win over the stored ones
+                group["lr"] = self._learning_rate(role)
+                if "betas" in group:
+                    group["betas"] = self.config.betas
+        if self.scaler.is_enabled() and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self._log.load_state_dict(state["history"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.fixed_z = state["fixed_z"].cpu()
+        checkpoint.set_rng_state(state["rng"], self.device)
+        self._last_checkpoint = source
+        self._csv_rows = 0
