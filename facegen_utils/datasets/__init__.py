@@ -68,6 +68,8 @@ def _check_common(image_size: Any, value_range: Any, limit: Any) -> tuple[int, t
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
         raise ValueError(f"image_size must be an integer of at least 4 (e.g. 32 or 64), got {image_size!r}")
     try:
+        if isinstance(value_range, (str, bytes)):
+            raise TypeError
         lo, hi = (float(v) for v in value_range)
     except (TypeError, ValueError):
         raise ValueError(f"value_range must be two numbers such as (-1, 1) or (0, 1), got {value_range!r}") from None

@@ -352,9 +352,11 @@ def load_folder(layout: str, *, data_dir: str | Path | None = None, image_size: 
                 recursive: bool | None = None) -> FolderDataset:
     """Open a real dataset (``layout`` in LAYOUTS) or any folder; see ``facegen_utils.datasets.get`` for options.
 
-    ``min_size`` (default ``min(32, image_size)``) skips images whose shorter side is smaller; ``quarantine=True``
-    (or a folder) moves skipped files out of the dataset folder; ``split`` and ``return_attributes`` are CelebA's;
-    ``recursive`` is the generic folder's (default True).
+    ``min_size`` (default ``min(32, image_size)``) skips images whose shorter side is smaller;
+    ``quarantine=True`` (or a folder) moves skipped files out of the dataset folder; ``cache=False`` writes
+    nothing (no decoded images, no scan) and decodes on every access (``to_uint8`` decodes into memory);
+    ``workers`` sets the decoding threads; ``split`` and ``return_attributes`` are CelebA's; ``recursive`` is the
+    generic folder's (default True).
     """
     lay = LAYOUTS[layout]
     if layout != "celeba" and (split is not None or return_attributes):
@@ -372,7 +374,7 @@ def load_folder(layout: str, *, data_dir: str | Path | None = None, image_size: 
                                                        need_attributes=return_attributes)
     min_size = min(32, image_size) if min_size is None else int(min_size)
     result = cleaning.survey(root, entries, min_size=min_size, want=limit, drop_duplicates=drop_duplicates,
-                             cache_dir=cache_dir, workers=workers)
+                             use_cache=cache, cache_dir=cache_dir, workers=workers)
     report = result.report()
     if quarantine:
         to = None if quarantine is True else quarantine
