@@ -74,7 +74,8 @@ def _check_common(image_size: Any, value_range: Any, limit: Any) -> tuple[int, t
     except (TypeError, ValueError):
         raise ValueError(f"value_range must be two numbers such as (-1, 1) or (0, 1), got {value_range!r}") from None
     if not lo < hi:
-        raise ValueError(f"value_range must be (low, high) with low < high, e.g. (-1, 1) or (0, 1); got {value_range!r}")
+        raise ValueError(f"value_range must be (low, high) with low < high, e.g. (-1, 1) or (0, 1); "
+                         f"got {value_range!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be None (all images) or a positive integer, got {limit!r}")
     return image_size, (lo, hi), limit

@@ -28,7 +28,7 @@ _CHUNK = 32
 
 
 def cache_dir(directory: str | Path | None = None) -> Path:
-    """The cache folder: ``directory`` if given, else ``$FACEGEN_CACHE_DIR``, ``$XDG_CACHE_HOME/facegen``, ``~/.cache/facegen``."""
+    """The cache folder: ``directory``, else $FACEGEN_CACHE_DIR, $XDG_CACHE_HOME/facegen or ~/.cache/facegen."""
     if directory is not None:
         return Path(directory).expanduser()
     env = os.environ.get("FACEGEN_CACHE_DIR")
@@ -88,7 +88,7 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
 
 
 class ArrayStore:
-    """One decoded selection of a folder on disk: ``<stem>.npy`` (uint8 N×3×S×S) and ``<stem>.json`` (its file list)."""
+    """One decoded selection of a folder: ``<stem>.npy`` (uint8, N×3×S×S) and ``<stem>.json`` (its file list)."""
 
     def __init__(self, directory: str | Path | None, *, label: str, slot: str, key: str) -> None:
         self.directory = cache_dir(directory)

@@ -303,18 +303,23 @@ class FolderDataset(Dataset):
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {index} is out of range for {self.name} with {n} images")
-        if self._tensor is None and self.cache:
+        if self._array is None and self.cache:
             self._materialise()
-        if self._tensor is not None:
-            u8 = self._tensor[i]
+        if self._array is not None:
+            u8 = self._array[i]
         else:
             try:
-                u8 = self.decode(i)
+                u8 = decode_image(self.files[i], self.image_size)
             except Exception as exc:
                 raise RuntimeError(f"cannot decode {self.files[i]} ({exc}); run facegen_utils.datasets.scan("
                                    f"'{self.root}') to find bad files, or load with cache=True to skip them") from exc
         lo, hi = self.value_range
-        x = u8.float() / 255 * (hi - lo) + lo
+        # same float32 steps as u8.float() / 255 * (hi - lo) + lo, in NumPy: ~3x faster on one small image
+        x = u8.astype(np.float32)
+        x /= 255
+        x *= hi - lo
+        x += lo
+        x = torch.from_numpy(x)
         if self._attr_tensor is not None:
             return x, self._attr_tensor[i]
         return x
