@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,12 @@ from torch import nn
 from facegen_utils._log import logger
 from facegen_utils.noise import REPORT_003_PRIORS, Prior, latent_from_seed, lerp, parse, slerp, truncate
 from facegen_utils.viz import image_grid
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from facegen_utils.models import ModelSet
+
 
 __all__ = ["LatentExplorer", "VAEExplorer", "latent_explorer", "vae_explorer", "png_bytes"]
 
@@ -102,7 +108,7 @@ def _check_range(value_range: Sequence[float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _load_checkpoint(path: str | os.PathLike[str]) -> Any:
+def _load_checkpoint(path: str | os.PathLike[str]) -> ModelSet:
     from facegen_utils.training import load_generator
 
     return load_generator(path)
@@ -288,8 +294,8 @@ class LatentExplorer(_Explorer):
 class VAEExplorer(_Explorer):
     """Sliders over the latent of one encoded image: original | reconstruction | edit."""
 
-    def __init__(self, vae: nn.Module, image: Any, *, latent_dim: int, value_range: Sequence[float],
-                 dims: Sequence[int], slider_range: float, image_scale: int) -> None:
+    def __init__(self, vae: nn.Module, image: torch.Tensor | np.ndarray | PILImage, *, latent_dim: int,
+                 value_range: Sequence[float], dims: Sequence[int], slider_range: float, image_scale: int) -> None:
         import ipywidgets as widgets
 
         super().__init__(value_range=value_range, image_scale=image_scale, nrow=3)
@@ -307,7 +313,7 @@ class VAEExplorer(_Explorer):
         self.widget = widgets.VBox([widgets.HBox([widgets.VBox([header, self.image]), controls]), self.status])
         self.set_image(image)
 
-    def set_image(self, image: Any) -> None:
+    def set_image(self, image: torch.Tensor | np.ndarray | PILImage) -> None:
         """Encode a new image (tensor (3, H, W) in ``value_range``, uint8 array (H, W, 3) or PIL image) and show it."""
         x = _as_image_batch(image, self.value_range, getattr(self.vae, "image_size", None)).to(self.device)
         with _evaluating(self.vae):
@@ -342,7 +348,8 @@ class VAEExplorer(_Explorer):
                 slider.value = 0.0
 
 
-def _as_image_batch(image: Any, value_range: tuple[float, float], image_size: int | None) -> torch.Tensor:
+def _as_image_batch(image: torch.Tensor | np.ndarray | PILImage, value_range: tuple[float, float],
+                    image_size: int | None) -> torch.Tensor:
     """One image as a float (1, 3, S, S) batch in ``value_range``; PIL images are resized to ``image_size``."""
     lo, hi = value_range
     if not isinstance(image, (torch.Tensor, np.ndarray)):
@@ -372,7 +379,7 @@ def _as_image_batch(image: Any, value_range: tuple[float, float], image_size: in
 
 
 def latent_explorer(
-    G_or_models: nn.Module | Any, *, dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0,
+    G_or_models: nn.Module | ModelSet | str | os.PathLike[str], *, dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0,
     prior: str | Prior = "normal(0, 1)", priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1,
     nrow: int | None = None, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
     slider_range: float = 3.0, image_scale: int = 4, device: torch.device | str | None = None,
@@ -404,9 +411,9 @@ def latent_explorer(
 
 
 def vae_explorer(
-    vae_or_models: nn.Module | Any, image: Any, *, dims: Sequence[int] = DEFAULT_DIMS,
-    value_range: Sequence[float] | None = None, latent_dim: int | None = None, slider_range: float = 3.0,
-    image_scale: int = 4,
+    vae_or_models: nn.Module | ModelSet | str | os.PathLike[str], image: torch.Tensor | np.ndarray | PILImage, *,
+    dims: Sequence[int] = DEFAULT_DIMS, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
+    slider_range: float = 3.0, image_scale: int = 4,
 ) -> VAEExplorer:
     """Encode a real image with a VAE (or a ModelSet / checkpoint holding one) and explore around its latent.
 

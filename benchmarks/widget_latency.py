@@ -1,0 +1,97 @@
+"""Milliseconds per latent-explorer update on the CPU, against the 100 ms budget of SPEC.md.
+
+One update is what a slider release does in a notebook: the observer recomputes the latent, runs the generator
+under eval() + inference_mode, encodes the PNG and hands it to the image widget. The generator's forward pass
+alone is timed in the same run as the reference, so the widget's own overhead shows as the difference.
+Configurations: the DCGAN of notebooks 04/05 at 64×64 with its full widths (base_channels 64, 3.6 M parameters),
+a small one (base_channels 16), a 4×4 grid of the full DCGAN and the VAE explorer of report 000.
+
+    python benchmarks/widget_latency.py [--repeats 30] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from facegen_utils.models import build
+from facegen_utils.widgets import LatentExplorer, VAEExplorer, latent_explorer, vae_explorer
+
+BUDGET_MS = 100.0
+
+
+def timings_ms(repeats: int, fn: Callable[[int], object], warmup: int = 3) -> list[float]:
+    """Wall times of ``fn(i)`` for i in range(repeats) after ``warmup`` untimed calls, in milliseconds."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def p90(values: list[float]) -> float:
+    """90th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * len(ordered)) - 1)]
+
+
+def slider_update(explorer: LatentExplorer | VAEExplorer) -> Callable[[int], object]:
+    """Move the first offset slider to a new value each call, as a release in the browser does."""
+    values = [-2.0, -1.0, 0.5, 1.5, 2.5, -0.5]
+    return lambda i: setattr(explorer.sliders[0], "value", values[i % len(values)])
+
+
+def report(label: str, update_ms: list[float], forward_ms: list[float]) -> None:
+    """Print one row: update median and p90, the forward pass alone, and the median's share of the budget."""
+    median, forward = statistics.median(update_ms), statistics.median(forward_ms)
+    print(f"{label:<38} {median:8.1f} {p90(update_ms):8.1f} {forward:9.1f} {median - forward:9.1f} "
+          f"{median / BUDGET_MS:8.2f}")
+
+
+def main() -> None:
+    """Time each configuration and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30, help="timed updates per configuration")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"CPU threads: {torch.get_num_threads()}, repeats: {args.repeats}, budget: {BUDGET_MS:.0f} ms per update")
+    print(f"{'configuration':<38} {'median':>8} {'p90':>8} {'forward':>9} {'overhead':>9} {'/budget':>8}")
+
+    for label, base_channels, n in (("dcgan 64x64 full (base 64), 1 image", 64, 1),
+                                    ("dcgan 64x64 small (base 16), 1 image", 16, 1),
+                                    ("dcgan 64x64 full (base 64), 4x4 grid", 64, 16)):
+        models = build("dcgan", image_size=64, base_channels=base_channels)
+        explorer = latent_explorer(models, n=n)
+        z = explorer.latent()
+        models.G.eval()
+
+        def forward(_: int, G: torch.nn.Module = models.G, z: torch.Tensor = z) -> object:
+            with torch.inference_mode():
+                return G(z)
+
+        report(label, timings_ms(args.repeats, slider_update(explorer)), timings_ms(args.repeats, forward))
+
+    vae_models = build("keras-vae", image_size=64)
+    explorer = vae_explorer(vae_models, torch.rand(3, 64, 64))
+    z = explorer.latent()
+    vae_models.vae.eval()
+
+    def decode(_: int) -> object:
+        with torch.inference_mode():
+            return vae_models.vae.decode(z)
+
+    report("keras-vae 64x64 (decode + 3-image strip)", timings_ms(args.repeats, slider_update(explorer)),
+           timings_ms(args.repeats, decode))
+
+
+if __name__ == "__main__":
+    main()
