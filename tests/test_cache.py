@@ -190,3 +190,38 @@ def test_a_damaged_cache_entry_is_rebuilt(folder, decodes):
     ds.cache_path.write_bytes(b"garbage")
     assert load(folder).to_uint8().shape == (6, 3, 16, 16)
     assert len(decodes) == 12
+
+
+def test_a_build_in_another_process_is_awaited_not_repeated(folder, decodes, tmp_path):
+    import threading
+
+    ds = load(folder)
+    ds.to_uint8()
+    built = [ds.cache_path, ds.cache_path.with_suffix(".json")]
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for p in built:
+        p.rename(aside / p.name)
+    lock = ds.cache_path.parent / f".{ds.cache_path.stem}.lock"
+    lock.write_text("")  # another process is decoding the same entry
+
+    def finish() -> None:
+        for p in built:
+            (aside / p.name).rename(p)
+        lock.unlink()
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    assert load(folder).to_uint8().shape == (6, 3, 16, 16)
+    timer.join()
+    assert len(decodes) == 6
+
+
+def test_a_stale_build_lock_is_taken_over(folder, cache_dir, decodes):
+    cache_dir.mkdir()
+    ds = load(folder)
+    lock = ds.cache_path.parent / f".{ds.cache_path.stem}.lock"
+    lock.write_text("")
+    os.utime(lock, (1, 1))
+    assert ds.to_uint8().shape == (6, 3, 16, 16)
+    assert len(decodes) == 6 and not lock.exists()

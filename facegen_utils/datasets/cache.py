@@ -24,6 +24,7 @@ import numpy as np
 from facegen_utils._log import logger
 
 CACHE_VERSION = 1
+LOCK_STALE_SECONDS = 60.0
 _CHUNK = 32
 
 
@@ -56,9 +57,12 @@ def _replace_json(path: Path, payload: dict) -> None:
 
 
 def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path], np.ndarray], *,
-                workers: int | None = None, progress: bool = False,
-                desc: str = "decoding") -> dict[int, tuple[str, str]]:
-    """Decode ``paths[i]`` into ``out[i]`` on a thread pool; return ``{index: (problem, detail)}`` of failed files."""
+                workers: int | None = None, progress: bool = False, desc: str = "decoding",
+                heartbeat: Callable[[], None] | None = None) -> dict[int, tuple[str, str]]:
+    """Decode ``paths[i]`` into ``out[i]`` on a thread pool; return ``{index: (problem, detail)}`` of failed files.
+
+    ``heartbeat`` is called after every chunk of images (it keeps a build lock fresh).
+    """
     from tqdm.auto import tqdm
 
     from .cleaning import describe_error
@@ -75,15 +79,12 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
         return stop - start
 
     starts = range(0, len(paths), _CHUNK)
-    workers = workers or default_workers()
-    with tqdm(total=len(paths), desc=desc, unit="img", disable=not progress) as bar:
-        if workers == 1:
-            for s in starts:
-                bar.update(work(s))
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for fut in as_completed([pool.submit(work, s) for s in starts]):
-                    bar.update(fut.result())
+    with tqdm(total=len(paths), desc=desc, unit="img", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        for fut in as_completed([pool.submit(work, s) for s in starts]):
+            bar.update(fut.result())
+            if heartbeat is not None:
+                heartbeat()
     return failures
 
 
@@ -139,11 +140,15 @@ class ArrayStore:
                            self.directory, exc)
             return build_in_memory(paths, names, decode, image_size=image_size, workers=workers,
                                    progress=progress, info=info)
+        while not self._acquire():
+            loaded = self._wait_for_other_builder()
+            if loaded is not None:
+                return loaded
         tmp = self.directory / f".{self.stem}.{os.getpid()}.tmp.npy"
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
             failures = decode_into(out, paths, decode, workers=workers, progress=progress,
-                                   desc=f"decoding {len(paths)} images")
+                                   desc=f"decoding {len(paths)} images", heartbeat=self._touch_lock)
             if failures:
                 out = self._compact(out, tmp, failures)
             out.flush()
@@ -156,11 +161,44 @@ class ArrayStore:
             _replace_json(self.meta_path, meta)
         finally:
             tmp.unlink(missing_ok=True)
+            self.lock_path.unlink(missing_ok=True)
         self._remove_stale()
         loaded = self.load()
         if loaded is None:
             raise OSError(f"the image cache {self.npy_path} could not be read back right after writing it")
         return loaded
+
+    @property
+    def lock_path(self) -> Path:
+        """Present while one process decodes this entry; DataLoader workers and parallel runs wait for it."""
+        return self.directory / f".{self.stem}.lock"
+
+    def _acquire(self) -> bool:
+        try:
+            os.close(os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def _touch_lock(self) -> None:
+        try:
+            os.utime(self.lock_path)
+        except OSError:
+            pass
+
+    def _wait_for_other_builder(self) -> tuple[np.ndarray, dict] | None:
+        """Wait while another process builds this entry; its result, or None when its lock went stale or vanished."""
+        logger.info("another process is decoding %s; waiting for it", self.npy_path)
+        while True:
+            try:
+                age = time.time() - self.lock_path.stat().st_mtime
+            except FileNotFoundError:
+                return self.load()
+            if age > LOCK_STALE_SECONDS:
+                logger.warning("removing the stale build lock %s (no progress for %.0f s)", self.lock_path, age)
+                self.lock_path.unlink(missing_ok=True)
+                return None
+            time.sleep(0.2)
 
     def _compact(self, out: np.memmap, tmp: Path, failures: dict) -> np.memmap:
         """Rewrite the array without the rows of files that failed to decode."""
@@ -232,7 +270,7 @@ def clear(directory: str | Path | None = None) -> int:
     arrays = {p.stem for p in entries if p.suffix == ".npy"}
     removed = 0
     for path in entries:
-        if (path.suffix == ".npy" or ".tmp" in path.name or (path.suffix == ".json" and (
+        if (path.suffix in (".npy", ".lock") or ".tmp" in path.name or (path.suffix == ".json" and (
                 path.name.startswith("scan-") or path.stem in arrays))):
             path.unlink()
             removed += 1

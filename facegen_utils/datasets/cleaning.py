@@ -188,10 +188,12 @@ def gather_facts(root: Path, entries: Sequence[FileEntry], *, use_cache: bool = 
         else:
             todo.append(e)
     if todo:
-        workers = workers or cache.default_workers()
-        with ThreadPoolExecutor(max_workers=max(2, workers)) as pool:
-            for e, f in zip(todo, pool.map(lambda e: inspect_file(root / e.rel, e), todo, chunksize=64)):
-                facts[e.rel] = f
+        if len(todo) >= 2000:
+            logger.info("scanning %d new or changed files in %s (cached for later runs)", len(todo), root)
+        chunks = [todo[s:s + 64] for s in range(0, len(todo), 64)]
+        with ThreadPoolExecutor(max_workers=max(2, workers or cache.default_workers())) as pool:
+            for chunk, found in zip(chunks, pool.map(lambda c: [inspect_file(root / e.rel, e) for e in c], chunks)):
+                facts.update(zip((e.rel for e in chunk), found))
         if use_cache:
             cached.update({rel: f.to_list() for rel, f in facts.items()})
             cache.save_scan(root, cached, cache_dir)
