@@ -296,6 +296,8 @@ def test_celeba_attributes_and_splits(tmp_path):
     sizes = {s: len(datasets.get("celeba", data_dir=images, image_size=16, split=s))
              for s in ("train", "valid", "test", "all")}
     assert sizes == {"train": 2, "valid": 2, "test": 2, "all": 6}
+    for pointed in (tmp_path / "celeba", images.parent, images):  # the CSVs are found from any of them
+        assert datasets.get("celeba", data_dir=pointed, image_size=16).attributes.shape == (6, 1 + len(ATTRS))
     valid = datasets.get("celeba", data_dir=images, image_size=16, split="valid")
     assert [f.name for f in valid.files] == ["000002.jpg", "000005.jpg"]
     assert list(valid.attributes["image_id"]) == ["000002.jpg", "000005.jpg"]
@@ -384,6 +386,14 @@ def test_dataset_pickles_without_its_images_and_works_in_a_dataloader(tmp_path):
     assert [b.shape[0] for b in batches] == [2, 2, 1]
     assert torch.equal(batches[0][0], first)
     assert "n=5" in repr(ds)
+
+
+def test_linked_folders_are_followed_once(tmp_path):
+    fill(tmp_path / "f" / "a", 2)
+    (tmp_path / "f" / "a" / "loop").symlink_to(tmp_path / "f")
+    (tmp_path / "f" / ".cache").mkdir()
+    save_image(tmp_path / "f" / ".cache" / "thumb.jpg")
+    assert len(datasets.get("folder", data_dir=tmp_path / "f", image_size=16)) == 2
 
 
 def test_negative_and_out_of_range_indices(tmp_path):

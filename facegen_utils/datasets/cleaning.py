@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,42 +79,43 @@ class Facts:
                 self.detail, self.digest]
 
 
-def list_images(root: str | Path, *, recursive: bool = True) -> list[FileEntry]:
-    """The image files under ``root`` (by extension, hidden files and folders skipped), sorted by relative path."""
-    root = Path(root)
-    found: list[FileEntry] = []
+def _walk_images(root: Path, recursive: bool) -> Iterator[tuple[str, os.DirEntry]]:
+    """(relative path, entry) of each image file under ``root``; hidden names skipped, linked folders once."""
+    seen = {os.path.realpath(root)}
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
-        with os.scandir(folder) as it:
-            for entry in it:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    if recursive:
-                        stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
-                    st = entry.stat()
-                    found.append(FileEntry(prefix + entry.name, st.st_size, st.st_mtime_ns))
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            logger.warning("cannot list %s (%s); its images are left out", folder, exc)
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                real = os.path.realpath(entry.path)
+                if recursive and real not in seen:
+                    seen.add(real)
+                    stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                yield prefix + entry.name, entry
+
+
+def list_images(root: str | Path, *, recursive: bool = True) -> list[FileEntry]:
+    """The image files under ``root`` (by extension, hidden files and folders skipped), sorted by relative path."""
+    found = []
+    for rel, entry in _walk_images(Path(root), recursive):
+        st = entry.stat()
+        found.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda e: e.rel)
     return found
 
 
 def has_images(folder: Path, *, recursive: bool = False) -> bool:
     """Whether ``folder`` holds at least one file with an image extension (stops at the first one)."""
-    try:
-        with os.scandir(folder) as it:
-            subdirs = []
-            for entry in it:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    subdirs.append(Path(entry.path))
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    return True
-    except OSError:
-        return False
-    return recursive and any(has_images(d, recursive=True) for d in subdirs)
+    return next(_walk_images(folder, recursive), None) is not None
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
