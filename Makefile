@@ -21,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+	FACEGEN_PROFILE=smoke FACEGEN_OUTPUT_DIR=$$(mktemp -d) TQDM_DISABLE=1 $(PY) -m pytest -q --nbval-lax notebooks
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -15,6 +15,9 @@ first:
 3. a value written in the parameters cell other than ``None``;
 4. the profile (:mod:`facegen_utils.profiles`).
 
+``output_dir`` defaults to ``outputs/<notebook name>`` in the checkout; ``FACEGEN_OUTPUT_DIR`` names a parent folder
+for all notebooks (each writes into its own sub-folder), so one variable can redirect a whole test run.
+
 Papermill's injected cell is recognised in the kernel's input history (the cell that starts with
 ``# Parameters``), so an injected value wins even when it equals the notebook's default. A name that is not a
 parameter of the notebook — a misspelling such as ``-p epoch 3`` — stops the notebook with a message naming the
@@ -130,6 +133,23 @@ class NotebookRun:
         return "\n".join(lines)
 
 
+def _project_root() -> Path:
+    """The checkout the notebook runs in (found from the working directory), else the working directory."""
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "notebooks").is_dir() and (folder / "facegen_utils").is_dir():
+            return folder
+    return cwd
+
+
+def _output_dir(notebook: str, value: Any, source: str) -> Path:
+    """``output_dir`` as given; ``FACEGEN_OUTPUT_DIR`` names a parent shared by all notebooks."""
+    name = profiles.NOTEBOOKS[notebook]
+    if value is None:
+        return _project_root() / "outputs" / name
+    return Path(value) / name if source == "environment" else Path(value)
+
+
 def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
           seed_everything: bool = True) -> NotebookRun:
     """Validate the parameters in ``namespace`` (a notebook's ``globals()``) and resolve the notebook's setting."""
@@ -162,7 +182,8 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
         raise ValueError(f"invalid value for profile: {profile_name!r}{profiles.suggest(str(profile_name), profiles.PROFILES)}"
                          f"; accepted: {', '.join(profiles.PROFILES)}")
     values["profile"] = profile_name
-    output_dir = Path(values.get("output_dir") or f"outputs/{profiles.NOTEBOOKS[key]}")
+    output_dir = _output_dir(key, values.get("output_dir"), sources["output_dir"])
+    values["output_dir"] = str(output_dir)
     from facegen_utils.device import resolve_device
 
     run = NotebookRun(key, profile_name, values, sources, output_dir, torch.device("cpu"))
