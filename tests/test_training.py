@@ -1,0 +1,196 @@
+"""Training engine: every objective trains on procedural faces, events, logs, EMA, data batches, bad settings."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from facegen_utils import models
+from facegen_utils.datasets.procedural import SyntheticFaces
+from facegen_utils.device import resolve_device
+from facegen_utils.training import COLUMNS, EVENTS, NonFiniteLossError, Trainer, TrainConfig, load_generator
+from facegen_utils.training.data import BatchSource
+
+SIZE = 16
+TINY = {  # the smallest versions of the report models that still train
+    "dcgan": {"base_channels": 8},
+    "keras-gan": {"base_channels": 8},
+    "keras-wgan": {"base_channels": 8},
+    "mlp-wgan-gp": {"hidden_dims": (16, 32, 64)},
+    "keras-vae": {"base_channels": 8},
+}
+
+
+def tiny(name: str, seed: int = 0) -> models.ModelSet:
+    torch.manual_seed(seed)
+    return models.build(name, image_size=SIZE, latent_dim=8, **TINY[name])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train several times faster on one thread than on two busy ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def faces() -> SyntheticFaces:
+    return SyntheticFaces(n=48, image_size=SIZE, seed=0)
+
+
+def config(**overrides) -> TrainConfig:
+    return TrainConfig(**{"epochs": 1, "batch_size": 16, "sample_every": 0, "log_every": 2, **overrides})
+
+
+def flat_params(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def optimiser_steps(optimizer: torch.optim.Optimizer) -> int:
+    return int(next(iter(optimizer.state.values()))["step"])
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("dcgan", {"objective": "gan", "real_label": 0.8, "fake_label": 0.1}),
+    ("keras-wgan", {"objective": "wgan-clip", "optimizer": "rmsprop", "lr": 5e-5}),
+    ("mlp-wgan-gp", {"objective": "wgan-gp", "betas": (0.0, 0.9), "lr": 1e-4}),
+    ("keras-vae", {"objective": "vae"}),
+])
+def test_every_objective_trains_and_its_losses_move(faces, name, overrides):
+    m = tiny(name)
+    before = {role: flat_params(module) for role, module in m.modules().items()}
+    trainer = Trainer(m, faces, config(**overrides))
+    history = trainer.fit()
+    assert list(history.columns) == ["epoch", "step", *COLUMNS[trainer.config.objective]]
+    assert len(history) == trainer.step == 3 and history["step"].tolist() == [1, 2, 3]
+    losses = history.drop(columns=["epoch", "step"])
+    assert losses.notna().all().all() and losses.map(math.isfinite).all().all()
+    main_loss = "loss" if name == "keras-vae" else "loss_D"
+    assert history[main_loss].nunique() == 3
+    for role, module in m.modules().items():
+        assert not torch.equal(before[role], flat_params(module)), f"{role} did not change"
+    if trainer.config.objective == "wgan-clip":
+        assert flat_params(m.D).abs().max() <= trainer.config.clip_value
+    if trainer.config.objective == "gan":
+        assert history["d_acc"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("schedule, g_steps", [("every-nth", [1, 3, 5]), ("inner", [2, 4, 6])])
+def test_critic_schedules_step_the_generator_on_the_right_batches(schedule, g_steps):
+    data = SyntheticFaces(n=48, image_size=SIZE, seed=1)
+    trainer = Trainer(tiny("mlp-wgan-gp"), data, config(objective="wgan-gp", batch_size=8, n_critic=2,
+                                                        critic_schedule=schedule))
+    history = trainer.fit()
+    assert history.loc[history["loss_G"].notna(), "step"].tolist() == g_steps
+    assert optimiser_steps(trainer.optimizers["D"]) == 6
+    assert optimiser_steps(trainer.optimizers["G"]) == 3
+
+
+def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path):
+    trainer = Trainer(tiny("dcgan"), faces, config(epochs=2, out_dir=str(tmp_path), sample_every=1, grid_size=4))
+    fired = []
+    for event in EVENTS:
+        trainer.on(event, lambda t, event=event: fired.append((event, t.epoch, t.step)))
+    trainer.fit()
+    epoch = [("on_sample",), ("on_checkpoint",), ("on_epoch_end",)]
+    expected = [("on_train_start", 0, 0)]
+    for e in range(2):
+        expected += [("on_epoch_start", e, 3 * e)] + [("on_step_end", e, 3 * e + s) for s in (1, 2, 3)]
+        expected += [(name[0], e + 1, 3 * e + 3) for name in epoch]
+    expected += [("on_train_end", 2, 6)]
+    assert fired == expected
+
+    history = pd.read_csv(tmp_path / "losses.csv")
+    pd.testing.assert_frame_equal(history, trainer.history, check_exact=False, rtol=1e-12)
+    per_epoch = pd.read_csv(tmp_path / "losses_epoch.csv")
+    assert per_epoch["epoch"].tolist() == [1, 2] and per_epoch["step"].tolist() == [3, 6]
+    assert per_epoch["loss_D"].iloc[0] == pytest.approx(history["loss_D"].iloc[:3].mean())
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+    assert sorted(trainer.samples) == [1, 2] and trainer.samples[2].dtype.name == "uint8"
+    assert (tmp_path / "checkpoint.pt").is_file()
+    with pytest.raises(ValueError, match="unknown event 'on_batch_end'"):
+        trainer.on("on_batch_end", print)
+
+
+def test_ema_generator_differs_from_g_and_is_used_for_samples(faces, tmp_path):
+    trainer = Trainer(tiny("dcgan"), faces, config(ema=0.9, out_dir=str(tmp_path)))
+    trainer.fit()
+    assert not torch.equal(flat_params(trainer.G_ema), flat_params(trainer.models.G))
+    images = trainer.sample(4, seed=3)
+    assert images.shape == (4, 3, SIZE, SIZE) and images.min() >= -1 and images.max() <= 1
+    assert torch.equal(images, trainer.sample(4, seed=3))
+    assert trainer.models.G.training  # sampling puts G back in train mode
+
+    loaded = load_generator(tmp_path / "checkpoint.pt")
+    assert not loaded.G.training
+    assert torch.equal(flat_params(loaded.G), flat_params(trainer.G_ema))
+    raw = load_generator(tmp_path / "checkpoint.pt", ema=False)
+    assert torch.equal(flat_params(raw.G), flat_params(trainer.models.G))
+
+
+def test_non_finite_loss_stops_with_step_and_last_good_checkpoint(faces, tmp_path):
+    trainer = Trainer(tiny("dcgan"), faces, config(epochs=2, out_dir=str(tmp_path)))
+
+    def poison(t: Trainer) -> None:
+        if t.step == 4:
+            with torch.no_grad():
+                next(t.models.D.parameters()).fill_(float("nan"))
+
+    trainer.on("on_step_end", poison)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 5 .*loss_D=nan") as info:
+        trainer.fit()
+    assert info.value.step == 5 and info.value.epoch == 2
+    assert info.value.checkpoint == tmp_path / "checkpoint.pt" and str(tmp_path / "checkpoint.pt") in str(info.value)
+    assert Trainer.from_checkpoint(tmp_path / "checkpoint.pt", faces).step == 3  # the good one was kept
+    assert trainer.history["step"].tolist() == [1, 2, 3, 4]
+
+
+def test_batches_come_from_a_seeded_permutation_shared_out_between_ranks(faces):
+    device = torch.device("cpu")
+    shards = [BatchSource(faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, rank=r, world_size=2)
+              for r in range(2)]
+    assert len(shards[0]) == 48 // (4 * 2)
+    first, second = (s.indices(0) for s in shards)
+    assert not set(first.flatten().tolist()) & set(second.flatten().tolist())
+    assert torch.equal(first, shards[0].indices(0)) and not torch.equal(first, shards[0].indices(1))
+
+    fast = next(shards[0].epoch(0))
+    assert fast.dtype == torch.float32 and fast.min() >= -1 and fast.max() <= 1
+    as_floats = torch.utils.data.TensorDataset(faces.to_uint8().float() / 255)  # no to_uint8: DataLoader path
+    as_floats.value_range = (0.0, 1.0)
+    slow = next(BatchSource(as_floats, batch_size=4, value_range=(-1, 1), device=device, seed=5,
+                            world_size=2).epoch(0))
+    torch.testing.assert_close(slow, fast)
+
+
+def test_bad_settings_are_named(faces):
+    with pytest.raises(ValueError, match="objective='gans' is not one of"):
+        TrainConfig(objective="gans")
+    with pytest.raises(ValueError, match="batch_size=0"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="prior='normal"):
+        TrainConfig(prior="normal(0")
+    with pytest.raises(ValueError, match="did you mean 'lr'"):
+        TrainConfig.from_dict({"lrr": 1e-3})
+    with pytest.raises(ValueError, match="objective='vae' needs a VAE"):
+        Trainer(tiny("dcgan"), faces, config(objective="vae"))
+    with pytest.raises(ValueError, match=r"makes \(3, 32, 32\)"):
+        Trainer(models.build("dcgan", image_size=32, base_channels=8), faces, config())
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        Trainer(tiny("dcgan"), faces, config(batch_size=64))
+    with pytest.raises(ValueError, match="uint8 tensor"):
+        Trainer(tiny("dcgan"), torch.rand(8, 3, SIZE, SIZE), config(batch_size=4))
+
+
+def test_device_names_resolve_or_fail_clearly():
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu0")
