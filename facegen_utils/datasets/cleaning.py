@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,8 +59,7 @@ class FileEntry:
     mtime_ns: int
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     """What one read of a file found (independent of any threshold, hence cacheable)."""
 
     size: int
@@ -75,8 +74,7 @@ class Facts:
 
     def to_list(self) -> list:
         """Compact JSON form for the scan cache."""
-        return [self.size, self.mtime_ns, self.width, self.height, self.mode, self.format, self.problem,
-                self.detail, self.digest]
+        return list(self)
 
 
 def _walk_images(root: Path, recursive: bool) -> Iterator[tuple[str, os.DirEntry]]:
@@ -185,7 +183,7 @@ def gather_facts(root: Path, entries: Sequence[FileEntry], *, use_cache: bool = 
     for e in entries:
         rec = cached.get(e.rel)
         if rec is not None and rec[0] == e.size and rec[1] == e.mtime_ns:
-            facts[e.rel] = Facts(*rec)
+            facts[e.rel] = Facts._make(rec)
         else:
             todo.append(e)
     if todo:
@@ -240,6 +238,7 @@ def survey(root: Path, entries: Sequence[FileEntry], *, min_size: int = 32, want
            workers: int | None = None) -> Survey:
     """Examine ``entries`` in order (only as many as needed to find ``want`` usable files) and classify each one."""
     out = Survey(root=root)
+    prefix = str(root / "_")[:-1]  # the folder with a trailing separator; rows hold full paths
     first_copy: dict[str, str] = {}
     pos = 0
     while pos < len(entries) and (want is None or len(out.usable) < want):
@@ -251,21 +250,22 @@ def survey(root: Path, entries: Sequence[FileEntry], *, min_size: int = 32, want
             f = facts[e.rel]
             out.facts[e.rel] = f
             out.examined += 1
-            path = str(root / e.rel)
-            if not f.problem and min(f.width, f.height) < min_size:
-                f = Facts(f.size, f.mtime_ns, f.width, f.height, f.mode, f.format, "too-small",
-                          f"{f.width}×{f.height} px, shorter side below min_size={min_size}", f.digest)
-            if f.problem:
-                out.rows.append({"path": path, "problem": f.problem, "action": "skip", "detail": f.detail})
+            problem, detail = f.problem, f.detail
+            if not problem and min(f.width, f.height) < min_size:
+                problem, detail = "too-small", f"{f.width}×{f.height} px, shorter side below min_size={min_size}"
+            if problem:
+                out.rows.append({"path": f"{prefix}{e.rel}", "problem": problem, "action": "skip",
+                                 "detail": detail})
                 continue
             conv = convert_problem(f.mode)
             if conv:
-                out.rows.append({"path": path, "problem": conv, "action": "convert",
+                out.rows.append({"path": f"{prefix}{e.rel}", "problem": conv, "action": "convert",
                                  "detail": _convert_detail(conv, f.mode)})
             original = first_copy.setdefault(f.digest, e.rel)
             if original != e.rel:
-                out.rows.append({"path": path, "problem": "duplicate", "action": "skip" if drop_duplicates
-                                 else "report", "detail": f"same bytes as {original}"})
+                out.rows.append({"path": f"{prefix}{e.rel}", "problem": "duplicate",
+                                 "action": "skip" if drop_duplicates else "report",
+                                 "detail": f"same bytes as {original}"})
                 if drop_duplicates:
                     continue
             if want is None or len(out.usable) < want:
