@@ -382,13 +382,15 @@ def latent_explorer(
     G_or_models: nn.Module | ModelSet | str | os.PathLike[str], *, dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0,
     prior: str | Prior = "normal(0, 1)", priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1,
     nrow: int | None = None, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
-    slider_range: float = 3.0, image_scale: int = 4, device: torch.device | str | None = None,
+    slider_range: float = 3.0, image_scale: int | None = None, device: torch.device | str | None = None,
 ) -> LatentExplorer:
     """Build the latent explorer of a generator, a ModelSet or a checkpoint path; display it in a notebook cell.
 
     ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1
-    shows a grid of seeds ``seed, seed + 1, ...``. ``value_range`` and ``latent_dim`` default to the ModelSet's
-    (or the generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator where it is.
+    shows a grid of seeds ``seed, seed + 1, ...``. ``image_scale`` enlarges the pixels (default 4 for one image, 2
+    for a grid, which keeps a 4×4 grid's update cheap). ``value_range`` and ``latent_dim`` default to the
+    ModelSet's (or the generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator
+    where it is.
     """
     if isinstance(G_or_models, (str, os.PathLike)):
         G_or_models = _load_checkpoint(G_or_models)
@@ -406,7 +408,8 @@ def latent_explorer(
     if latent_dim is None:
         raise ValueError(f"latent_explorer: {type(G).__name__} has no latent_dim attribute; pass latent_dim=.")
     return LatentExplorer(G, latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
-                          priors=priors, n=n, nrow=nrow, slider_range=slider_range, image_scale=image_scale,
+                          priors=priors, n=n, nrow=nrow, slider_range=slider_range,
+                          image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2),
                           device=device)
 
 

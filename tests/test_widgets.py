@@ -140,7 +140,8 @@ def test_truncation_bounds_the_latent(dcgan):
 
 
 def test_grid_of_seeds(dcgan):
-    e = widgets.latent_explorer(dcgan, seed=7, n=4, image_scale=2)
+    e = widgets.latent_explorer(dcgan, seed=7, n=4)
+    assert e.image_scale == 2 and e.nrow == 2
     assert torch.equal(e.latent()[2], latent_from_seed(9, LATENT)[0])
     side = 2 * (16 + 2) + 2
     assert pixels(e.image.value).shape == (side * 2, side * 2, 3)
