@@ -18,6 +18,7 @@ beyond the forward pass (``benchmarks/widget_latency.py`` measures it).
 """
 from __future__ import annotations
 
+import html
 import io
 import math
 import os
@@ -176,7 +177,8 @@ class _Explorer:
         try:
             self.render()
         except Exception as error:  # shown in the widget: an observer's exception would only reach the log
-            self.status.value = f"<small style='color:#b00'>{type(error).__name__}: {error}</small>"
+            message = html.escape(f"{type(error).__name__}: {error}")
+            self.status.value = f"<small style='color:#b00'>{message}</small>"
             logger.warning("latent explorer: %s", error)
 
     @contextmanager
@@ -205,6 +207,8 @@ class LatentExplorer(_Explorer):
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n={n!r} must be a positive int (1 for one image, e.g. 16 for a 4×4 grid).")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED - n:
+            raise ValueError(f"seed={seed!r} must be an int in [0, {_MAX_SEED - n}] (the seed box's range).")
         super().__init__(value_range=value_range, image_scale=image_scale,
                          nrow=nrow if nrow is not None else math.ceil(math.sqrt(n)))
         if device is not None and _module_device(G) != torch.device(device):

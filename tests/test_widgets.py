@@ -234,7 +234,7 @@ def test_errors_in_an_update_are_shown_not_raised(dcgan):
 
     e.G = Broken()
     e.sliders[0].value = 1.0
-    assert "broken generator" in e.status.value
+    assert "RuntimeError: broken generator" in e.status.value
 
 
 def test_bad_arguments_name_the_parameter(dcgan):
@@ -244,6 +244,8 @@ def test_bad_arguments_name_the_parameter(dcgan):
         widgets.latent_explorer(nn.Sequential(nn.Linear(4, 3 * 8 * 8), nn.Tanh()))
     with pytest.raises(ValueError, match="n="):
         widgets.latent_explorer(dcgan, n=0)
+    with pytest.raises(ValueError, match="seed="):
+        widgets.latent_explorer(dcgan, seed=-1)
     with pytest.raises(ValueError, match="image_scale"):
         widgets.latent_explorer(dcgan, image_scale=0)
     with pytest.raises(ValueError, match="Invalid latent prior spec"):
