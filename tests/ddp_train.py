@@ -15,7 +15,7 @@ from facegen_utils.datasets.procedural import SyntheticFaces
 from facegen_utils.training import Trainer, TrainConfig, distributed
 
 RUNS = {  # objective -> (model, options, extra settings)
-    "gan": ("dcgan", {"base_channels": 8}, {}),  # BatchNorm buffers
+    "gan": ("dcgan", {"base_channels": 8}, {"ema": 0.9}),  # BatchNorm buffers, EMA copy of G
     "wgan-gp": ("mlp-wgan-gp", {"hidden_dims": (16, 32, 64)}, {"n_critic": 2, "critic_schedule": "every-nth"}),
 }
 
@@ -31,7 +31,7 @@ def main(out: Path) -> None:
                              out_dir=str(out / objective), **extra)
         trainer = Trainer(model_set, faces, config)
         trainer.fit()
-        torch.save({"models": {role: m.state_dict() for role, m in model_set.modules().items()},
+        torch.save({"models": trainer.state_dict()["models"],
                     "step": trainer.step, "history_rows": len(trainer.history),
                     "optimizer_steps": {role: [int(s["step"]) for s in opt.state.values()]
                                         for role, opt in trainer.optimizers.items()}},

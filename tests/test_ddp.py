@@ -34,6 +34,7 @@ def test_both_ranks_end_identical_after_the_expected_steps(ranks, objective, g_e
         assert state["step"] == steps and state["history_rows"] == steps
         assert set(state["optimizer_steps"]["D"]) == {steps}
         assert set(state["optimizer_steps"]["G"]) == {EPOCHS * math.ceil(per_epoch / g_every)}  # batches 0, 2, 4
+    assert ("G_ema" in states[0]["models"]) == (objective == "gan")
     for role, weights in states[0]["models"].items():
         for name, tensor in weights.items():
             assert torch.equal(tensor, states[1]["models"][role][name]), f"{role}.{name} differs between ranks"

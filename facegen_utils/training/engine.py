@@ -126,12 +126,12 @@ class Trainer:
         if config.objective == "wgan-clip":
             self.optimizers["D"].register_step_post_hook(losses.WeightClipper(config.clip_value))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+        self._prepare_networks()  # with several processes, rank 0's weights are now everybody's
         self.G_ema = copy.deepcopy(models.G).requires_grad_(False) if config.ema is not None else None
         self.prior = noise.parse(config.prior)
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
-        self._prepare_networks()
 
         self.epoch = 0  # epochs completed
         self.step = 0   # iterations (batches) completed
@@ -254,8 +254,8 @@ class Trainer:
                    **({} if self.is_main else {"disable": True}))
         try:
             while self.epoch < target:
-                self._train_epoch(bar)
-                self._finish_epoch(target)
+                images_per_second = self._train_epoch(bar)
+                self._finish_epoch(target, images_per_second)
         except KeyboardInterrupt:
             self._save_after_interrupt()
             raise
@@ -322,7 +322,8 @@ class Trainer:
         return trainer
 
     # ------------------------------------------------------------------------------------------ the loop
-    def _train_epoch(self, bar: tqdm) -> None:
+    def _train_epoch(self, bar: tqdm) -> float:
+        """Train the rest of the current epoch; return the images per second (all processes)."""
         first = min(max(self.step - self.epoch * self.steps_per_epoch, 0), self.steps_per_epoch)
         self._emit("on_epoch_start")
         started = time.perf_counter()
@@ -343,8 +344,8 @@ class Trainer:
             self._emit("on_step_end")
         self._read_losses(bar)
         self.epoch += 1
-        self._images_per_second = ((self.steps_per_epoch - first) * self.config.batch_size * self.dist.world_size
-                                   / max(time.perf_counter() - started, 1e-9))
+        images = (self.steps_per_epoch - first) * self.config.batch_size * self.dist.world_size
+        return images / max(time.perf_counter() - started, 1e-9)
 
     def _is_generator_step(self, index: int) -> bool:
         """Whether the generator steps after the critic on this batch (``index``: position in the epoch)."""
@@ -441,7 +442,8 @@ class Trainer:
             bar.set_postfix({k: f"{v:.4g}" for k, v in self._postfix.items() if k.startswith("loss")},
                             refresh=False)
 
-    def _finish_epoch(self, target: int) -> None:
+    def _finish_epoch(self, target: int, images_per_second: float) -> None:
+        """Log, write the CSVs and the progress grid, checkpoint, then fire on_epoch_end."""
         config, epoch = self.config, self.epoch
         distributed.broadcast_buffers([*self._modules.values(), *([self.G_ema] if self.G_ema else [])], self.dist)
         if self.is_main:
@@ -449,7 +451,7 @@ class Trainer:
             if len(means):
                 last = means.iloc[-1]
                 text = ", ".join(f"{c} {last[c]:.4f}" for c in self._log.columns if c.startswith("loss"))
-                logger.info("epoch %d/%d: %s (%.0f img/s)", epoch, target, text, self._images_per_second)
+                logger.info("epoch %d/%d: %s (%.0f img/s)", epoch, target, text, images_per_second)
             self._write_logs()
             if config.sample_every and (epoch % config.sample_every == 0 or epoch == target):
                 self._save_progress_grid()
