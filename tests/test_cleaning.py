@@ -285,3 +285,13 @@ def test_to_rgb_scales_high_bit_depth(mode, values, expected):
     rgb = cleaning.to_rgb(Image.fromarray(np.array(values, dtype=dtype), mode))
     assert rgb.mode == "RGB"
     assert np.asarray(rgb)[..., 0].ravel().tolist() == expected
+
+
+def test_without_cache_a_corrupt_file_raises_naming_it(messy):
+    png = bytearray(noise_bytes("PNG", seed=4))
+    png[60:80] = b"\x00" * 20
+    (messy / "corrupt.png").write_bytes(bytes(png))
+    ds = datasets.get("folder", data_dir=messy, image_size=16, cache=False)
+    index = [f.name for f in ds.files].index("corrupt.png")
+    with pytest.raises(RuntimeError, match="corrupt.png"):
+        ds[index]

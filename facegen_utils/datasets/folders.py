@@ -294,7 +294,8 @@ class FolderDataset(Dataset):
 
     def decode(self, index: int) -> torch.Tensor:
         """Decode image ``index`` from its file, bypassing the cache: uint8 (3, S, S)."""
-        return torch.from_numpy(np.ascontiguousarray(decode_image(self.files[index], self.image_size)))
+        path = self.root / self._names[index]
+        return torch.from_numpy(np.ascontiguousarray(decode_image(path, self.image_size)))
 
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         n = len(self)
@@ -308,10 +309,11 @@ class FolderDataset(Dataset):
         if self._array is not None:
             u8 = self._array[i]
         else:
+            path = self.root / self._names[i]
             try:
-                u8 = decode_image(self.files[i], self.image_size)
+                u8 = decode_image(path, self.image_size)
             except Exception as exc:
-                raise RuntimeError(f"cannot decode {self.files[i]} ({exc}); run facegen_utils.datasets.scan("
+                raise RuntimeError(f"cannot decode {path} ({exc}); run facegen_utils.datasets.scan("
                                    f"'{self.root}') to find bad files, or load with cache=True to skip them") from exc
         lo, hi = self.value_range
         # same float32 steps as u8.float() / 255 * (hi - lo) + lo, in NumPy: ~3x faster on one small image
