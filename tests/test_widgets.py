@@ -169,6 +169,23 @@ def test_checkpoint_path_is_loaded_through_the_training_engine(dcgan, monkeypatc
     assert e.image.value == widgets.latent_explorer(dcgan, seed=2).image.value
 
 
+def test_explorers_open_a_checkpoint_of_the_training_engine(tmp_path):
+    from facegen_utils.training import TrainConfig, Trainer
+
+    data = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    paths = {}
+    for name, objective in (("dcgan", "gan"), ("keras-vae", "vae")):
+        torch.manual_seed(0)
+        models = build(name, image_size=16, latent_dim=LATENT, base_channels=4)
+        config = TrainConfig(objective=objective, epochs=1, batch_size=4, device="cpu", out_dir=str(tmp_path / name))
+        paths[name] = Trainer(models, data, config).save_checkpoint()
+    gan = widgets.latent_explorer(paths["dcgan"], seed=2)
+    assert gan.value_range == (-1.0, 1.0) and gan.latent_dim == LATENT
+    vae = widgets.vae_explorer(str(paths["keras-vae"]), data[0].permute(1, 2, 0).numpy())
+    assert vae.value_range == (0.0, 1.0)
+    assert pixels(vae.image.value).shape == ((16 + 4) * 4, (3 * 18 + 2) * 4, 3)
+
+
 @pytest.mark.parametrize(("activation", "bias", "expected_range", "pixel"), [
     (nn.Tanh(), float(np.arctanh(-0.5)), (-1.0, 1.0), 64),   # -0.5 in [-1, 1] -> 0.25 * 255
     (nn.Sigmoid(), float(np.log(0.25 / 0.75)), (0.0, 1.0), 64),  # 0.25 in [0, 1] -> 0.25 * 255
