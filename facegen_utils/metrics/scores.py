@@ -1,0 +1,244 @@
+"""Distances between image sets in feature space: FID, KID, k-NN precision/recall, diversity and mode collapse.
+
+- FID: Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium".
+  The trace of the matrix square root is taken from the eigenvalues of S1^1/2 S2 S1^1/2 (symmetric PSD, float64).
+- KID: Binkowski et al. 2018, "Demystifying MMD GANs": unbiased MMD^2 with the kernel (x.y / d + 1)^3,
+  averaged over random subsets.
+- Precision / recall: Kynkaanniemi et al. 2019, "Improved Precision and Recall Metric for Assessing Generative
+  Models": a sample is inside a set's manifold when it lies within the k-th-nearest-neighbour radius of one of its
+  points.
+- Diversity and near-duplicates: mean pairwise distance, and the share of generated samples whose nearest generated
+  neighbour is closer than real images ever are to each other (the threshold is a low percentile of the real
+  nearest-neighbour distances, measured on as many real images as there are generated ones).
+
+Every function takes images (tensor or dataset) or precomputed ``Features``; real comes before fake.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from facegen_utils._log import logger
+from facegen_utils.metrics.features import Features, extract_features, images_from
+from facegen_utils.metrics.result import PIXELS, MetricResult
+
+__all__ = [
+    "pair_features",
+    "fid",
+    "kid",
+    "precision_recall",
+    "diversity",
+    "duplicate_share",
+    "mode_collapse_report",
+    "frechet_distance",
+]
+
+_CHUNK = 1024
+
+
+def pair_features(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+                  batch_size: int = 256, device: str | torch.device | None = None) -> tuple[Features, Features]:
+    """Features of a real and a generated set, computed with one and the same extractor."""
+    if features == "auto":
+        given = [x.name for x in (real, fake) if isinstance(x, Features)]
+        features = given[0] if given else "auto"
+    fr = extract_features(real, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    ff = extract_features(fake, features=fr.name, value_range=value_range, batch_size=batch_size, device=device)
+    return fr, ff
+
+
+def _need(f: Features, n: int, what: str) -> None:
+    if len(f) < n:
+        raise ValueError(f"{what} needs at least {n} images per set, got {len(f)}")
+
+
+def _subset(x: torch.Tensor, m: int, seed: int) -> torch.Tensor:
+    if x.shape[0] <= m:
+        return x
+    g = torch.Generator().manual_seed(seed)
+    return x[torch.randperm(x.shape[0], generator=g)[:m]]
+
+
+def _sqrt_psd(s: torch.Tensor) -> torch.Tensor:
+    w, v = torch.linalg.eigh(s)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_distance(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2: torch.Tensor) -> float:
+    """Frechet distance between the Gaussians N(mu1, s1) and N(mu2, s2), computed in float64."""
+    mu1, s1, mu2, s2 = (t.to(torch.float64) for t in (mu1, s1, mu2, s2))
+    r = _sqrt_psd(s1)
+    m = r @ s2 @ r
+    trace_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    value = (mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * trace_sqrt
+    return max(float(value), 0.0)
+
+
+def fid(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+        batch_size: int = 256, device: str | torch.device | None = None) -> MetricResult:
+    """Frechet distance between the feature Gaussians of real and generated images (lower is better)."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
+                           device=device)
+    for f in (fr, ff):
+        _need(f, 2, "FID")
+    if min(len(fr), len(ff)) < fr.dim:
+        logger.warning("FID from %d/%d images with %d-d features is strongly biased upwards; compare models only "
+                       "at equal n and prefer n >= %d.", len(fr), len(ff), fr.dim, 4 * fr.dim)
+    x, y = fr.values, ff.values
+    value = frechet_distance(x.mean(0), torch.cov(x.T), y.mean(0), torch.cov(y.T))
+    return MetricResult("FID", value, fr.name, len(fr), len(ff))
+
+
+def kid(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+        subset_size: int = 1000, n_subsets: int = 100, seed: int = 0, batch_size: int = 256,
+        device: str | torch.device | None = None) -> MetricResult:
+    """Kernel Inception Distance: unbiased polynomial-kernel MMD^2 averaged over subsets (mean and std)."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
+                           device=device)
+    for f in (fr, ff):
+        _need(f, 2, "KID")
+    m = min(subset_size, len(fr), len(ff))
+    g = torch.Generator().manual_seed(seed)
+    d = fr.dim
+    estimates = []
+    for _ in range(n_subsets):
+        x = fr.values[torch.randperm(len(fr), generator=g)[:m]]
+        y = ff.values[torch.randperm(len(ff), generator=g)[:m]]
+        kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off = m * (m - 1)
+        estimates.append((kxx.sum() - kxx.trace()) / off + (kyy.sum() - kyy.trace()) / off - 2 * kxy.mean())
+    est = torch.stack(estimates)
+    std = float(est.std()) if n_subsets > 1 else float("nan")
+    return MetricResult("KID", float(est.mean()), fr.name, len(fr), len(ff), std=std)
+
+
+def _knn_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row."""
+    out = []
+    for i in range(0, x.shape[0], _CHUNK):
+        d = torch.cdist(x[i:i + _CHUNK], x)
+        rows = torch.arange(d.shape[0])
+        d[rows, rows + i] = float("inf")
+        out.append(d.topk(k, dim=1, largest=False).values[:, -1])
+    return torch.cat(out)
+
+
+def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """For each point, whether it lies within the radius of at least one centre."""
+    return torch.cat([(torch.cdist(points[i:i + _CHUNK], centres) <= radii).any(dim=1)
+                      for i in range(0, points.shape[0], _CHUNK)])
+
+
+def precision_recall(real: Any, fake: Any, *, k: int = 3, features: str = "auto",
+                     value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
+                     device: str | torch.device | None = None) -> tuple[MetricResult, MetricResult]:
+    """k-NN manifold precision (fakes that look real) and recall (reals the generator covers)."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
+                           device=device)
+    for f in (fr, ff):
+        _need(f, k + 1, f"precision/recall with k={k}")
+    x, y = fr.values, ff.values
+    precision = _covered(y, x, _knn_radius(x, k)).double().mean()
+    recall = _covered(x, y, _knn_radius(y, k)).double().mean()
+    return (MetricResult("precision", float(precision), fr.name, len(fr), len(ff)),
+            MetricResult("recall", float(recall), fr.name, len(fr), len(ff)))
+
+
+def _mean_pairwise(x: torch.Tensor) -> float:
+    n = x.shape[0]
+    total = 0.0
+    for i in range(0, n, _CHUNK):
+        d = torch.cdist(x[i:i + _CHUNK], x)
+        rows = torch.arange(d.shape[0])
+        d[rows, rows + i] = 0.0
+        total += float(d.sum())
+    return total / (n * (n - 1))
+
+
+def _pixels(images: Any, value_range: Sequence[float]) -> torch.Tensor:
+    x, (lo, hi) = images_from(images, value_range=value_range)
+    u = x.float() / 255.0 if x.dtype == torch.uint8 else ((x.float() - lo) / (hi - lo)).clamp(0, 1)
+    return u.flatten(1) / u[0].numel() ** 0.5
+
+
+def diversity(images: Any, *, space: str = "features", features: str = "auto",
+              value_range: Sequence[float] = (-1.0, 1.0), max_samples: int = 2000, seed: int = 0,
+              batch_size: int = 256, device: str | torch.device | None = None) -> MetricResult:
+    """Mean pairwise distance between samples, in feature space or (``space="pixels"``) as RMS pixel difference."""
+    if space == "pixels":
+        x = _subset(_pixels(images, value_range), max_samples, seed)
+        label = PIXELS
+    elif space == "features":
+        f = extract_features(images, features=features, value_range=value_range, batch_size=batch_size,
+                             device=device)
+        x, label = _subset(f.values, max_samples, seed), f.name
+    else:
+        raise ValueError(f"space={space!r} is not known; use 'features' or 'pixels'")
+    if x.shape[0] < 2:
+        raise ValueError("diversity needs at least 2 images")
+    return MetricResult("mean pairwise distance", _mean_pairwise(x), label, n_fake=int(x.shape[0]))
+
+
+def _nn_distance(x: torch.Tensor) -> torch.Tensor:
+    return _knn_radius(x, 1)
+
+
+def duplicate_share(real: Any, fake: Any, *, quantile: float = 0.01, features: str = "auto",
+                    value_range: Sequence[float] = (-1.0, 1.0), seed: int = 0, batch_size: int = 256,
+                    device: str | torch.device | None = None) -> MetricResult:
+    """Share of generated samples with a near-duplicate among the generated ones (real data: about ``quantile``)."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
+                           device=device)
+    share, _ = _duplicates(fr, ff, quantile=quantile, seed=seed)
+    m = min(len(fr), len(ff))
+    return MetricResult("duplicate share", share, fr.name, m, m)
+
+
+def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tuple[float, float]:
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile={quantile} must be between 0 and 1 (e.g. 0.01 for the 1st percentile)")
+    for f in (fr, ff):
+        _need(f, 2, "the duplicate share")
+    m = min(len(fr), len(ff))
+    real_nn = _nn_distance(_subset(fr.values, m, seed))
+    fake_nn = _nn_distance(_subset(ff.values, m, seed + 1))
+    threshold = max(float(torch.quantile(real_nn, quantile)), 1e-6 * float(real_nn.median()))
+    return float((fake_nn <= threshold).double().mean()), threshold
+
+
+def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+                         k: int = 3, quantile: float = 0.01, duplicate_limit: float = 0.25,
+                         diversity_limit: float = 0.5, max_samples: int = 2000, seed: int = 0,
+                         batch_size: int = 256, device: str | torch.device | None = None) -> dict[str, Any]:
+    """Diversity, near-duplicates and recall of a generator in one dict, with a ``collapsed`` verdict and reason.
+
+    ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate, or when the samples
+    are less than ``diversity_limit`` times as spread out as the real images (mean pairwise feature distance).
+    """
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
+                           device=device)
+    div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
+    div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
+    ratio = div_fake / div_real if div_real > 0 else float("nan")
+    share, threshold = _duplicates(fr, ff, quantile=quantile, seed=seed)
+    precision, recall = precision_recall(fr, ff, k=k)
+    reasons = []
+    if share >= duplicate_limit:
+        reasons.append(f"{share:.0%} of the samples have a near-duplicate (limit {duplicate_limit:.0%})")
+    if ratio <= diversity_limit:
+        reasons.append(f"samples are {ratio:.2f}x as diverse as the data (limit {diversity_limit:.2f}x)")
+    return {
+        "features": fr.name,
+        "n_real": len(fr),
+        "n_fake": len(ff),
+        "diversity_real": div_real,
+        "diversity_fake": div_fake,
+        "diversity_ratio": ratio,
+        "duplicate_share": share,
+        "duplicate_threshold": threshold,
+        "precision": precision.value,
+        "recall": recall.value,
+        "collapsed": bool(reasons),
+        "reason": "; ".join(reasons) if reasons else "no sign of mode collapse",
+    }
