@@ -90,7 +90,7 @@ def test_critic_schedules_step_the_generator_on_the_right_batches(schedule, g_st
     assert optimiser_steps(trainer.optimizers["G"]) == 3
 
 
-def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path):
+def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path, capsys):
     trainer = Trainer(tiny("dcgan"), faces, config(epochs=2, out_dir=str(tmp_path), sample_every=1, grid_size=4))
     fired = []
     for event in EVENTS:
@@ -103,6 +103,7 @@ def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path):
         expected += [(name[0], e + 1, 3 * e + 3) for name in epoch]
     expected += [("on_train_end", 2, 6)]
     assert fired == expected
+    assert "it/s" not in capsys.readouterr().err  # tqdm honours TQDM_DISABLE=1 (set for the tests)
 
     history = pd.read_csv(tmp_path / "losses.csv")
     pd.testing.assert_frame_equal(history, trainer.history, check_exact=False, rtol=1e-12)
@@ -154,6 +155,7 @@ def test_batches_come_from_a_seeded_permutation_shared_out_between_ranks(faces):
     shards = [BatchSource(faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, rank=r, world_size=2)
               for r in range(2)]
     assert len(shards[0]) == 48 // (4 * 2)
+    assert BatchSource(faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, limit=20).size == 20
     first, second = (s.indices(0) for s in shards)
     assert not set(first.flatten().tolist()) & set(second.flatten().tolist())
     assert torch.equal(first, shards[0].indices(0)) and not torch.equal(first, shards[0].indices(1))
