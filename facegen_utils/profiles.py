@@ -117,7 +117,7 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRAIN_FIELDS: tuple[str, ...] = (
     "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
     "clip_value", "gp_weight", "real_label", "fake_label", "vae_beta", "vae_reconstruction", "prior", "seed",
-    "device", "sample_every", "checkpoint_every", "limit",
+    "device", "sample_every", "checkpoint_every", "keep_checkpoints", "limit",
 )
 
 
@@ -156,6 +156,7 @@ class Profile:
     device: str = "auto"                # auto -> cuda, mps, cpu
     sample_every: int = 1               # epochs between progress grids
     checkpoint_every: int = 1           # epochs between checkpoints (0: only at the end / on interrupt)
+    keep_checkpoints: bool = False      # also keep checkpoint_epoch_XXXX.pt of every checkpoint (report 001)
     # --- notebook ---------------------------------------------------------------------------------------
     output_dir: str | None = None       # where the notebook writes figures, checkpoints and CSVs
     knobs: dict[str, Any] = field(default_factory=dict)  # the notebook's own parameters (e.g. priors)
@@ -299,6 +300,7 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
         dataset="art-portraits", image_size=64, model="mlp-wgan-gp", latent_dim=100,
         objective="wgan-gp", epochs=500, batch_size=64, lr=1e-4, betas=(0.0, 0.9), optimizer="adam",
         n_critic=5, critic_schedule="every-nth", gp_weight=10.0, sample_every=5, checkpoint_every=5,
+        keep_checkpoints=True,
         knobs={"more_epochs": 500},
         notes=("report 001's code: critic on every batch, generator on every 5th; checkpoints and loss lists every "
                "5 epochs; trained 500 epochs at a time (about 11 h each on the authors' GPU) up to 2,500",),
@@ -311,12 +313,13 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
     ),
     ("04", "gan"): dict(
         dataset="monet", image_size=64, model="dcgan", latent_dim=100,
-        objective="gan", epochs=134, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
+        objective="gan", epochs=200, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
         real_label=0.8, fake_label=0.1,
         knobs={"priors": REPORT_003_PRIORS, "iterations_per_prior": 400},
         notes=("report 003: lr 2e-4, Adam(0.5, 0.999), labels 0.8 / 0.1, training stopped after 400 iterations "
                "per noise distribution; batch size not printed: 128 of the PyTorch DCGAN tutorial it follows",
-               "epochs = the epochs that hold iterations_per_prior steps (300 paintings, batch 128: 3 steps each)"),
+               "epochs = the epochs that hold iterations_per_prior steps: 300 paintings in full batches of 128 are 2 "
+               "steps per epoch, so 400 iterations are 200 epochs"),
     ),
     ("05", "gan"): dict(
         dataset="celeba", image_size=64, model="dcgan", latent_dim=100,
@@ -441,8 +444,8 @@ def get(notebook: str | int, profile: str = "quick", *, variant: str | None = No
             settings[name] = value
         else:
             accepted = sorted(fields | set(settings["knobs"]))
-            raise ValueError(f"unknown parameter {name!r} for notebook {key} ({NOTEBOOKS[key]}){suggest(name, accepted)}"
-                             f"; accepted: {', '.join(accepted)}")
+            raise ValueError(f"unknown parameter {name!r} for notebook {key} ({NOTEBOOKS[key]})"
+                             f"{suggest(name, accepted)}; accepted: {', '.join(accepted)}")
     settings.setdefault("output_dir", f"outputs/{NOTEBOOKS[key]}")
     if settings.get("output_dir") is None:
         settings["output_dir"] = f"outputs/{NOTEBOOKS[key]}"
@@ -462,7 +465,8 @@ def _is_int(value: Any) -> bool:
 
 def _validate(p: Profile) -> None:
     if p.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {p.dataset!r}{suggest(p.dataset, DATASETS)}; accepted: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {p.dataset!r}{suggest(p.dataset, DATASETS)}; "
+                         f"accepted: {', '.join(DATASETS)}")
     for name in ("epochs", "batch_size", "n_critic"):
         value = getattr(p, name)
         if not _is_int(value) or value < 1:
@@ -546,8 +550,11 @@ def from_env(notebook: str | int, *, environ: Mapping[str, str] | None = None, *
     return get(notebook, profile, variant=variant, **values)
 
 
-def epochs_for_iterations(iterations: int, n_images: int, batch_size: int, *, drop_last: bool = False) -> int:
-    """The number of epochs that contain at least ``iterations`` steps of ``batch_size`` over ``n_images``."""
+def epochs_for_iterations(iterations: int, n_images: int, batch_size: int, *, drop_last: bool = True) -> int:
+    """The number of epochs that hold at least ``iterations`` steps of ``batch_size`` over ``n_images``.
+
+    The training engine steps on full batches only (``drop_last=True``); ``False`` counts a last partial batch.
+    """
     steps = n_images // batch_size if drop_last else math.ceil(n_images / batch_size)
     if steps < 1:
         raise ValueError(f"{n_images} images give no full batch of {batch_size}; lower batch_size")

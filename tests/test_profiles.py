@@ -39,7 +39,7 @@ def test_report_04_is_report_003():
     assert p.iterations_per_prior == 400
     assert len(p.priors) == 7 and p.priors == profiles.REPORT_003_PRIORS
     assert "normal(0, 0.01)" in p.priors and "normal(0, 100)" in p.priors
-    assert p.epochs == profiles.epochs_for_iterations(400, 300, p.batch_size)
+    assert p.epochs == profiles.epochs_for_iterations(400, 300, p.batch_size) == 200
 
 
 def test_report_02_is_report_001():
@@ -47,6 +47,7 @@ def test_report_02_is_report_001():
     assert (p.model, p.objective, p.optimizer) == ("mlp-wgan-gp", "wgan-gp", "adam")
     assert (p.lr, p.betas, p.batch_size, p.gp_weight) == (1e-4, (0.0, 0.9), 64, 10.0)
     assert (p.n_critic, p.critic_schedule, p.checkpoint_every, p.latent_dim) == (5, "every-nth", 5, 100)
+    assert p.keep_checkpoints
     assert p.more_epochs == 500
 
 
@@ -144,7 +145,27 @@ def test_bad_environment_values_name_the_variable(env, words):
 
 
 def test_epochs_for_iterations():
-    assert profiles.epochs_for_iterations(400, 300, 128) == 134
-    assert profiles.epochs_for_iterations(400, 300, 128, drop_last=True) == 200
+    assert profiles.epochs_for_iterations(400, 300, 128) == 200
+    assert profiles.epochs_for_iterations(400, 300, 128, drop_last=False) == 134
     with pytest.raises(ValueError, match="batch_size"):
-        profiles.epochs_for_iterations(10, 4, 8, drop_last=True)
+        profiles.epochs_for_iterations(10, 4, 8)
+
+
+def test_train_config_models_and_data_from_a_profile():
+    for notebook in profiles.NOTEBOOKS:
+        for variant in profiles.VARIANTS[notebook]:
+            for name in profiles.PROFILES:
+                p = profiles.get(notebook, name, variant=variant)
+                config = p.train_config()
+                assert (config.objective, config.lr, config.betas, config.epochs) == (p.objective, p.lr, p.betas,
+                                                                                     p.epochs)
+    p = profiles.get("02", "smoke")
+    config = p.train_config(out_dir="runs/x")
+    assert (config.critic_schedule, config.n_critic, config.out_dir, config.keep_checkpoints) == (
+        "every-nth", 2, "runs/x", True)
+    with pytest.raises(ValueError, match="did you mean 'epochs'"):
+        p.train_config(epoch=1)
+    models = p.build_models()
+    assert models.name == "mlp-wgan-gp" and models.image_size == 16
+    data = p.load_dataset(value_range=models.value_range)
+    assert len(data) == p.limit and tuple(data[0].shape) == (3, 16, 16)

@@ -1,0 +1,524 @@
+"""Command line of facegen: ``python -m facegen_utils {prepare,train,sample,run-all} ...``.
+
+- ``prepare`` scans a dataset folder (nothing is modified unless ``--quarantine``), prints the usable image count
+  and a summary of the problems, and builds the decoded uint8 cache the training engine reads.
+- ``train`` trains one model through :class:`facegen_utils.training.Trainer` and writes ``checkpoint.pt`` and
+  ``losses.csv`` into ``--out``; ``--resume`` continues from the newest checkpoint there. Under
+  ``torchrun --nproc_per_node N -m facegen_utils train ...`` the engine runs DistributedDataParallel itself.
+- ``sample`` draws a grid from a checkpoint's generator.
+- ``run-all`` executes the notebooks and writes the gallery (``make run``).
+
+Every subcommand returns 0 on success, 2 for a usage error (bad option or value, missing data) and 1 when the
+work itself failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from facegen_utils import profiles
+
+PROG = "python -m facegen_utils"
+RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
+
+#: a model's natural objective when --objective is not given
+DEFAULT_OBJECTIVE = {"keras-vae": "vae", "keras-wgan": "wgan-clip", "mlp-wgan-gp": "wgan-gp"}
+# train options that describe the data and model; --resume reads them back from run.json when not given
+_RUN_KEYS = ("model", "objective", "dataset", "data_dir", "image_size", "limit", "latent_dim", "model_options")
+
+
+class UsageError(ValueError):
+    """An invalid option value found after parsing (reported like an argparse error, exit code 2)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# argument types
+# ---------------------------------------------------------------------------------------------------------
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small; use a whole number >= {minimum}")
+        return value
+
+    parse.__name__ = f"int>={minimum}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must lie in [0, 1]")
+    return value
+
+
+def _betas(text: str) -> tuple[float, float]:
+    parts = text.replace("(", "").replace(")", "").split(",")
+    try:
+        b1, b2 = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers such as 0.5,0.999") from None
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise argparse.ArgumentTypeError(f"{text}: both betas must lie in [0, 1)")
+    return b1, b2
+
+
+def _option_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if "," in text:
+        return tuple(_option_value(t) for t in text.split(",") if t)
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _model_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, e.g. base_channels=16 or hidden_dims=128,256")
+    return key.strip(), _option_value(value.strip())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """A parser that takes no abbreviated options (``--epoch`` is an error, not ``--epochs``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        """Parse like argparse, but report an unknown option by the subcommand with a spelling hint."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = self.commands.get(getattr(parsed, "command", None) or "", self)
+            known = [o for action in command._actions for o in action.option_strings]
+            hint = next((profiles.suggest(e.split("=")[0], known) for e in extra if e.startswith("-")), "")
+            command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+        return parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of all subcommands."""
+    parser = _Parser(
+        prog=PROG,
+        description="facegen: prepare datasets, train and sample the models of the five notebooks.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of one command.")
+    parser.add_argument("--version", action="version", version=f"facegen_utils {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    datasets_help = ", ".join(profiles.DATASETS)
+
+    p = parser.commands["prepare"] = sub.add_parser(
+        "prepare", help="scan a dataset folder, report problems and build the uint8 cache",
+        description="Scan a dataset folder (read-only unless --quarantine), print the usable images and the "
+                    "problems found, then decode everything once into the uint8 cache the training engine reads.")
+    p.add_argument("--dataset", required=True, help=f"dataset name ({datasets_help})")
+    p.add_argument("--data-dir", help="the dataset folder (default: the dataset's own, e.g. data/celeba)")
+    p.add_argument("--image-size", type=_int_at_least(8), default=64, help="cache resolution in pixels (default 64)")
+    p.add_argument("--limit", type=_int_at_least(1), help="only the first N images")
+    p.add_argument("--quarantine", action="store_true",
+                   help="move unreadable files into a quarantine folder next to the data (default: only report)")
+    p.add_argument("--no-cache", action="store_true", help="scan only; do not build the cache")
+
+    t = parser.commands["train"] = sub.add_parser(
+        "train", help="train a model and write checkpoint.pt and losses.csv into --out",
+        description="Train one model with the facegen engine. Options left out come from the run's earlier "
+                    "settings (--resume), then --profile (when given), then the engine's defaults. Works under "
+                    "torchrun --nproc_per_node N -m facegen_utils train ...")
+    t.add_argument("--profile", metavar="NOTEBOOK[/VARIANT]:PROFILE",
+                   help="start from a notebook's setting, e.g. 05:report, 01/wgan:quick (profiles: "
+                        f"{', '.join(profiles.PROFILES)})")
+    t.add_argument("--model", help="model name (dcgan, keras-gan, keras-wgan, keras-vae, mlp-wgan-gp, mlp-gan); "
+                                   "default dcgan")
+    t.add_argument("--objective", choices=profiles.OBJECTIVES, help="training objective (default: the model's own)")
+    t.add_argument("--dataset", help=f"dataset name ({datasets_help}); default synthetic-faces")
+    t.add_argument("--data-dir", help="folder of a real dataset")
+    t.add_argument("--image-size", type=_int_at_least(8), help="image size in pixels (default 64)")
+    t.add_argument("--limit", type=_int_at_least(1), metavar="N", help="use the first N images")
+    t.add_argument("--epochs", type=_int_at_least(1), help="total epochs to reach (with --resume: including "
+                                                           "the epochs already trained)")
+    t.add_argument("--batch-size", type=_int_at_least(1))
+    t.add_argument("--lr", type=_positive_float, help="learning rate (generator; also the critic unless --lr-d)")
+    t.add_argument("--lr-d", type=_positive_float, help="discriminator/critic learning rate")
+    t.add_argument("--betas", type=_betas, metavar="B1,B2", help="Adam betas, e.g. 0.5,0.999")
+    t.add_argument("--optimizer", choices=profiles.OPTIMIZERS)
+    t.add_argument("--n-critic", type=_int_at_least(1), help="critic steps per generator step (WGAN)")
+    t.add_argument("--critic-schedule", choices=profiles.CRITIC_SCHEDULES,
+                   help="inner: n critic steps per generator step; every-nth: critic every batch, generator "
+                        "every n-th (report 001)")
+    t.add_argument("--clip-value", type=_positive_float, help="weight clipping c of wgan-clip")
+    t.add_argument("--gp-weight", type=float, help="gradient-penalty weight of wgan-gp")
+    t.add_argument("--real-label", type=_unit_float, help="BCE target of real images (label smoothing)")
+    t.add_argument("--fake-label", type=_unit_float, help="BCE target of generated images")
+    t.add_argument("--prior", help="latent prior, e.g. 'normal(0, 1)', 'uniform(-1, 1)', 'gamma(2, 1)'")
+    t.add_argument("--latent-dim", type=_int_at_least(1), help="latent size (default: the model's)")
+    t.add_argument("--base-channels", "--width", dest="base_channels", type=_int_at_least(1),
+                   help="channel width of the convolutional models (model option base_channels)")
+    t.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="any other keyword of facegen_utils.models.build, repeatable")
+    t.add_argument("--seed", type=_int_at_least(0))
+    t.add_argument("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
+    t.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA")
+    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
+    t.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    t.add_argument("--ema", type=_unit_float, help="EMA decay of the generator, e.g. 0.999")
+    t.add_argument("--sample-every", type=_int_at_least(0), help="epochs between progress grids")
+    t.add_argument("--checkpoint-every", type=_int_at_least(0), help="epochs between checkpoints (0: at the end)")
+    t.add_argument("--keep-checkpoints", action="store_true", default=None,
+                   help="also keep checkpoint_epoch_XXXX.pt of every checkpoint")
+    t.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips of the real images")
+    t.add_argument("--num-workers", type=_int_at_least(0), help="DataLoader workers")
+    t.add_argument("--out", required=True, help="run folder: checkpoint.pt, losses.csv, samples/")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --out up to --epochs")
+
+    s = parser.commands["sample"] = sub.add_parser(
+        "sample", help="draw a grid of images from a checkpoint",
+        description="Load a checkpoint's generator (EMA weights when present) and save a PNG grid.")
+    s.add_argument("--checkpoint", required=True, help="checkpoint.pt written by train")
+    s.add_argument("--n", type=_int_at_least(1), default=64, help="number of images (default 64)")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--seed", type=_int_at_least(0), default=0)
+    s.add_argument("--prior", help="latent prior (default: the one the model was trained with)")
+    s.add_argument("--truncation", type=_positive_float, help="resample latent values beyond this threshold")
+    s.add_argument("--nrow", type=_int_at_least(1), help="images per row (default: a square grid)")
+    s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    s.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
+
+    r = parser.commands["run-all"] = sub.add_parser(
+        "run-all", help="execute the notebooks and write the gallery (make run)",
+        description="Execute the notebooks with papermill into --out and write --out/index.html.")
+    r.add_argument("--profile", default="quick", choices=profiles.PROFILES)
+    r.add_argument("--out", default="outputs", help="output folder (default outputs)")
+    r.add_argument("--notebooks", help="comma-separated subset, e.g. 01,05 (default: all five)")
+    return parser
+
+
+def _version() -> str:
+    from facegen_utils import __version__
+
+    return __version__
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _say(message: str) -> None:
+    if _is_main_process():
+        print(message, flush=True)
+
+
+def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise UsageError(f"unknown {kind} {value!r}{profiles.suggest(value, choices)}; "
+                         f"valid {kind}s: {', '.join(choices)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# prepare
+# ---------------------------------------------------------------------------------------------------------
+def _print_problems(report: Any) -> None:
+    """Print a one-line-per-problem summary of a scan report (columns path, problem, action)."""
+    if report is None or not len(report):
+        print("problems found: none")
+        return
+    summary = report.groupby(["problem", "action"]).size().rename("files").reset_index()
+    print(f"problems found: {len(report)} file(s)")
+    print(summary.to_string(index=False))
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from facegen_utils import datasets
+
+    _check_choice("dataset", args.dataset, datasets.names())
+    options: dict[str, Any] = {"quarantine": True} if args.quarantine else {}
+    try:
+        ds = datasets.get(args.dataset, data_dir=args.data_dir, image_size=args.image_size, limit=args.limit,
+                          **options)
+    except datasets.DatasetNotFoundError:
+        if args.data_dir is not None and Path(args.data_dir).is_dir() and args.dataset in datasets.LAYOUTS:
+            _print_problems(datasets.scan(args.data_dir, dataset=args.dataset))
+        raise
+    root = getattr(ds, "root", None)
+    print(f"dataset {args.dataset}" + (f" in {root}" if root is not None else " (generated)"))
+    if hasattr(ds, "report"):
+        _print_problems(ds.report)
+        if args.quarantine:
+            print(f"files with action 'skip' were moved to {Path(root).with_name(Path(root).name + '-quarantine')}")
+    print(f"usable images: {len(ds)}")
+    if args.no_cache:
+        return 0
+    start = time.perf_counter()
+    u8 = ds.to_uint8(progress=True)
+    seconds = time.perf_counter() - start
+    where = getattr(ds, "cache_path", None)
+    print(f"uint8 cache ready: {tuple(u8.shape)}, {u8.numel() / 1e6:.1f} MB, {seconds:.1f} s"
+          + (f" ({where})" if where else ""))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------------------------------------
+_TRAIN_CONFIG_ARGS = (
+    "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
+    "clip_value", "gp_weight", "real_label", "fake_label", "prior", "seed", "device", "amp", "channels_last",
+    "compile", "ema", "sample_every", "checkpoint_every", "keep_checkpoints", "hflip", "num_workers", "limit",
+)
+
+
+def newest_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint to resume from in ``folder``: ``checkpoint.pt`` if present, else the newest ``*.pt``."""
+    folder = Path(folder)
+    if (folder / "checkpoint.pt").is_file():
+        return folder / "checkpoint.pt"
+    candidates = sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    return candidates[-1] if candidates else None
+
+
+def _train_settings(args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:
+    """Merge explicit options > the previous run (resume) > --profile > defaults into one settings dict."""
+    explicit = {k: v for k, v in vars(args).items() if v is not None}
+    explicit.pop("command", None)
+    if "lr_d" in explicit:
+        explicit["lr_D"] = explicit.pop("lr_d")
+    options = dict(previous.get("model_options", {}))
+    settings: dict[str, Any] = {}
+    spec = explicit.pop("profile", None) or previous.get("profile")
+    if spec:
+        notebook, variant, profile_name = profiles.parse_spec(spec)
+        prof = profiles.get(notebook, profile_name, variant=variant)
+        settings.update({name: getattr(prof, name) for name in (*_TRAIN_CONFIG_ARGS, *_RUN_KEYS)
+                         if hasattr(prof, name) and name not in ("device",)})
+        settings["model_options"] = {**prof.model_options, **options}
+        settings["profile"] = spec
+    for key in _RUN_KEYS:
+        if key in previous and previous[key] is not None:
+            settings[key] = previous[key]
+    options = dict(settings.get("model_options", options))
+    options.update(dict(explicit.pop("model_option", [])))
+    if "base_channels" in explicit:
+        options["base_channels"] = explicit.pop("base_channels")
+    settings.update(explicit)
+    settings["model_options"] = options
+    settings.setdefault("model", "dcgan")
+    settings.setdefault("dataset", "synthetic-faces")
+    settings.setdefault("image_size", 64)
+    settings.setdefault("objective", DEFAULT_OBJECTIVE.get(settings["model"], "gan"))
+    return settings
+
+
+def _validate_train(settings: dict[str, Any]) -> None:
+    from facegen_utils import datasets, models
+
+    _check_choice("model", settings["model"], models.names())
+    _check_choice("dataset", settings["dataset"], datasets.names())
+    _check_choice("objective", settings["objective"], profiles.OBJECTIVES)
+    if settings["objective"] == "vae" and settings["model"] != "keras-vae":
+        raise UsageError(f"objective 'vae' needs the model 'keras-vae', not {settings['model']!r}")
+    if settings["model"] == "keras-vae" and settings["objective"] != "vae":
+        raise UsageError(f"model 'keras-vae' trains with objective 'vae', not {settings['objective']!r}")
+    device = settings.get("device")
+    if device is not None and not profiles._DEVICE_RE.match(device):
+        raise UsageError(f"invalid --device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    size = settings["image_size"]
+    if size & (size - 1):
+        raise UsageError(f"invalid --image-size {size}; use a power of two such as 32 or 64")
+    if settings.get("prior") is not None:
+        from facegen_utils import noise
+
+        try:
+            noise.parse(settings["prior"])
+        except ValueError as exc:
+            raise UsageError(f"invalid --prior {settings['prior']!r}: {exc}") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from facegen_utils import datasets, models
+    from facegen_utils.training import Trainer, TrainConfig
+
+    out = Path(args.out)
+    previous: dict[str, Any] = {}
+    checkpoint = None
+    if args.resume:
+        checkpoint = newest_checkpoint(out)
+        if checkpoint is None:
+            raise UsageError(f"--resume: no checkpoint found in {out}; run once without --resume to start it")
+        run_file = out / RUN_FILE
+        if run_file.is_file():
+            previous = json.loads(run_file.read_text())
+    settings = _train_settings(args, previous)
+    _validate_train(settings)
+
+    accepted = {f.name for f in dataclasses.fields(TrainConfig)}
+    config_values = {k: settings[k] for k in _TRAIN_CONFIG_ARGS if k in settings and k in accepted}
+    if "betas" in config_values:
+        config_values["betas"] = tuple(config_values["betas"])
+    config_values["out_dir"] = str(out)
+
+    latent_dim = settings.get("latent_dim")
+    try:
+        model_set = models.build(settings["model"], image_size=settings["image_size"], latent_dim=latent_dim,
+                                 **settings["model_options"])
+    except TypeError as exc:
+        raise UsageError(f"model {settings['model']!r} does not accept the options "
+                         f"{settings['model_options']}: {exc}") from None
+    data = datasets.get(settings["dataset"], data_dir=settings.get("data_dir"), image_size=settings["image_size"],
+                        value_range=tuple(model_set.value_range), limit=settings.get("limit"))
+
+    if _is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        record = {k: settings.get(k) for k in (*_RUN_KEYS, "profile")}
+        record["model_options"] = {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in settings["model_options"].items()}
+        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+    if checkpoint is not None:
+        given = {("lr_D" if k == "lr_d" else k) for k, v in vars(args).items() if v is not None}
+        overrides = {k: v for k, v in config_values.items() if k in given}
+        overrides["out_dir"] = str(out)
+        trainer = Trainer.from_checkpoint(checkpoint, data, config_overrides=overrides)
+        _say(f"resuming {checkpoint} at epoch {trainer.epoch}")
+    else:
+        trainer = Trainer(model_set, data, TrainConfig(**config_values))
+    target = trainer.config.epochs
+    if trainer.epoch >= target:
+        _say(f"nothing to do: {out} is already at epoch {trainer.epoch} (--epochs {target})")
+        return 0
+    _say(f"training {settings['model']} ({trainer.config.objective}) on {settings['dataset']} "
+         f"[{len(data)} images, {settings['image_size']} px] on {trainer.device} up to epoch {target}")
+    start = time.perf_counter()
+    history = trainer.fit(target)
+    seconds = time.perf_counter() - start
+    last = history.iloc[-1] if len(history) else None
+    losses = "" if last is None else f", last loss_D {last['loss_D']:.4f} loss_G {last['loss_G']:.4f}"
+    _say(f"done: epoch {trainer.epoch} in {seconds:.1f} s{losses}; wrote {out / 'checkpoint.pt'} and "
+         f"{out / 'losses.csv'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sample
+# ---------------------------------------------------------------------------------------------------------
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from facegen_utils import noise, viz
+    from facegen_utils.device import resolve_device
+    from facegen_utils.training import load_generator
+
+    path = Path(args.checkpoint)
+    if not path.is_file():
+        raise UsageError(f"--checkpoint {path}: no such file; give the checkpoint.pt written by "
+                         f"'{PROG} train --out DIR'")
+    device = resolve_device(args.device)
+    model_set = load_generator(path, map_location="cpu", ema=not args.no_ema)
+    G = model_set.G.to(device).eval()
+    spec = args.prior or _trained_prior(path) or "normal(0, 1)"
+    try:
+        prior = noise.parse(spec)
+    except ValueError as exc:
+        raise UsageError(f"invalid --prior {spec!r}: {exc}") from None
+    generator = torch.Generator().manual_seed(args.seed)
+    z = prior.sample(args.n, model_set.latent_dim, generator=generator)
+    if args.truncation is not None:
+        z = noise.truncate(z, args.truncation, prior, generator=generator)
+    with torch.inference_mode():
+        images = G(z.to(device)).float().cpu()
+    nrow = args.nrow or math.ceil(math.sqrt(args.n))
+    written = viz.save_grid(images, args.out, nrow=nrow, value_range=tuple(model_set.value_range))
+    print(f"wrote {written} ({args.n} images of {model_set.name}, prior {spec}, seed {args.seed})")
+    return 0
+
+
+def _trained_prior(path: Path) -> str | None:
+    """The prior stored in a checkpoint's config, if readable."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # an unreadable checkpoint is reported by load_generator itself
+        return None
+    config = state.get("config", {}) if isinstance(state, dict) else {}
+    return config.get("prior") if isinstance(config, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# run-all
+# ---------------------------------------------------------------------------------------------------------
+def _cmd_run_all(args: argparse.Namespace) -> int:
+    try:
+        from facegen_utils import gallery
+    except ModuleNotFoundError as exc:
+        if exc.name != "facegen_utils.gallery":
+            raise
+        print(f"{PROG} run-all: error: facegen_utils.gallery is not installed in this checkout; "
+              "update the package (pip install -e .) and try again", file=sys.stderr)
+        return 2
+    notebooks = None
+    if args.notebooks:
+        notebooks = [n.strip() for n in args.notebooks.split(",") if n.strip()]
+        for name in notebooks:
+            profiles.resolve_notebook(name)
+    runs = gallery.run_all(profile=args.profile, out=args.out, notebooks=notebooks)
+    failed = [r for r in runs or [] if getattr(r, "error", None)]
+    for run in failed:
+        print(f"{PROG} run-all: {getattr(run, 'name', run)} failed: {run.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "run-all": _cmd_run_all}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and argparse errors
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (FloatingPointError, RuntimeError) as exc:
+        print(f"{PROG} {args.command}: failed: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,151 @@
+"""The command line: --help, train / resume / sample on tiny procedural data, prepare on a folder, bad options."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from facegen_utils.cli import main
+
+TINY = ["--model", "dcgan", "--image-size", "16", "--base-channels", "8", "--limit", "32", "--batch-size", "16",
+        "--device", "cpu"]
+
+
+@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["sample"], ["run-all"]])
+def test_help_exits_zero(command, capsys):
+    assert main([*command, "--help"]) == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_python_dash_m_help():
+    result = subprocess.run([sys.executable, "-m", "facegen_utils", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0
+    for command in ("prepare", "train", "sample", "run-all"):
+        assert command in result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "x"
+    code = main(["train", *TINY, "--epochs", "1", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_train_writes_checkpoint_and_losses(trained):
+    assert (trained / "checkpoint.pt").is_file()
+    losses = pd.read_csv(trained / "losses.csv")
+    assert len(losses) == 2 and {"loss_D", "loss_G"} <= set(losses.columns)
+
+
+def test_resume_continues_to_more_epochs(trained, tmp_path, capsys):
+    out = tmp_path / "copy"
+    out.mkdir()
+    for item in trained.iterdir():
+        if item.is_file():
+            (out / item.name).write_bytes(item.read_bytes())
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 0
+    assert "resuming" in capsys.readouterr().out
+    losses = pd.read_csv(out / "losses.csv")
+    assert list(losses["epoch"]) == [1, 1, 2, 2]
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_sample_writes_a_png(trained, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "grid.png"
+    assert main(["sample", "--checkpoint", str(trained / "checkpoint.pt"), "--n", "9", "--out", str(png),
+                 "--seed", "3", "--truncation", "1.5"]) == 0
+    with Image.open(png) as image:
+        assert image.size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+
+
+def test_prepare_prints_counts_and_problems(tmp_path, capsys):
+    from facegen_utils.datasets.procedural import SyntheticFaces
+
+    folder = tmp_path / "imgs"
+    SyntheticFaces(n=6, image_size=32).save_to_folder(folder, fmt="png")
+    (folder / "empty.jpg").write_bytes(b"")
+    assert main(["prepare", "--dataset", "folder", "--data-dir", str(folder), "--image-size", "16"]) == 0
+    text = capsys.readouterr().out
+    assert "usable images: 6" in text
+    assert "zero-byte" in text
+    assert "uint8 cache ready: (6, 3, 16, 16)" in text
+    assert (folder / "empty.jpg").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--model", "dcgn", "--out", "x"], ["unknown model 'dcgn'", "did you mean 'dcgan'", "mlp-wgan-gp"]),
+    (["train", "--epochs", "-1", "--out", "x"], ["--epochs", ">= 1"]),
+    (["train", "--dataset", "synthetic-face", "--out", "x"], ["did you mean 'synthetic-faces'"]),
+    (["train", "--objective", "wgan", "--out", "x"], ["invalid choice", "wgan-clip"]),
+    (["train", "--model", "dcgan", "--objective", "vae", "--out", "x"], ["keras-vae"]),
+    (["train", "--image-size", "48", "--out", "x"], ["power of two"]),
+    (["train", "--model-option", "nope", "--out", "x"], ["KEY=VALUE"]),
+    (["train", "--profile", "06:quick", "--out", "x"], ["unknown notebook"]),
+    (["train", "--profile", "05:quik", "--out", "x"], ["did you mean 'quick'"]),
+    (["train", "--out", "x", "--epoch", "2"], ["--epochs"]),
+    (["sample", "--checkpoint", "missing.pt", "--out", "g.png"], ["missing.pt", "no such file"]),
+    (["prepare", "--dataset", "celebA", "--data-dir", "x"], ["did you mean 'celeba'"]),
+    (["frobnicate"], ["invalid choice"]),
+])
+def test_bad_options_exit_nonzero_with_a_clear_message(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+
+
+def test_missing_real_dataset_names_the_download(tmp_path, capsys):
+    code = main(["train", "--dataset", "celeba", "--data-dir", str(tmp_path / "nothing"), "--out",
+                 str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "kaggle datasets download" in err and "nothing" in err
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tmp_path / "empty")]) == 2
+    assert "no checkpoint found" in capsys.readouterr().err
+
+
+def test_unknown_model_option_is_reported(tmp_path, capsys):
+    code = main(["train", *TINY, "--model-option", "depth=3", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "depth" in capsys.readouterr().err
+
+
+def test_train_from_a_profile(tmp_path):
+    out = tmp_path / "p"
+    assert main(["train", "--profile", "05:smoke", "--device", "cpu", "--out", str(out)]) == 0
+    assert (out / "checkpoint.pt").is_file()
+
+
+def test_run_all_without_gallery_module(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "facegen_utils" and fromlist and "gallery" in fromlist:
+            raise ModuleNotFoundError("No module named 'facegen_utils.gallery'", name="facegen_utils.gallery")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert main(["run-all", "--profile", "smoke", "--out", "o"]) == 2
+    assert "gallery" in capsys.readouterr().err
+
+
+def test_run_all_dispatches_to_the_gallery(monkeypatch, tmp_path):
+    from facegen_utils import gallery
+
+    calls = []
+    monkeypatch.setattr(gallery, "run_all", lambda **kw: calls.append(kw) or [])
+    assert main(["run-all", "--profile", "smoke", "--out", str(tmp_path), "--notebooks", "01,05"]) == 0
+    assert calls == [{"profile": "smoke", "out": str(tmp_path), "notebooks": ["01", "05"]}]
