@@ -99,11 +99,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build a config from a dict (e.g. a checkpoint's), with a clear error for unknown names."""
-        check_fields(values)
+        _check_fields(values)
         return cls(**values)
 
 
-def check_fields(values: dict[str, Any]) -> None:
+def _check_fields(values: dict[str, Any]) -> None:
     """Raise a ValueError naming every key of ``values`` that is not a TrainConfig field."""
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = [k for k in values if k not in fields]

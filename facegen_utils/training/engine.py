@@ -43,7 +43,7 @@ from facegen_utils._log import logger
 from facegen_utils.device import describe_device, resolve_device
 
 from . import checkpoint, distributed
-from .config import TrainConfig, check_fields
+from .config import TrainConfig
 from .data import BatchSource, derive_seed
 from .history import LossLog
 
@@ -314,9 +314,7 @@ class Trainer:
         dropped = sorted(set(stored) - fields)
         if dropped:
             logger.warning("%s: ignoring config entries this version does not know: %s", path, ", ".join(dropped))
-        overrides = dict(config_overrides or {})
-        check_fields(overrides)
-        config = TrainConfig.from_dict({**{k: v for k, v in stored.items() if k in fields}, **overrides})
+        config = TrainConfig.from_dict({**{k: v for k, v in stored.items() if k in fields}, **(config_overrides or {})})
         trainer = cls(checkpoint.build_models(state["model_spec"]), data, config)
         trainer._load_state(state, Path(path))
         return trainer
