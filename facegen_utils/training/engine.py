@@ -459,11 +459,11 @@ class Trainer:
         self._emit("on_epoch_end")
 
     # ------------------------------------------------------------------------------------------ outputs
-    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+    def _generate(self, z: torch.Tensor, *, chunk: int = 256) -> torch.Tensor:
+        """Images of the latents ``z`` (on the CPU, float32), made ``chunk`` at a time in eval mode."""
         G = self.G_ema if self.G_ema is not None else self.models.G
         with _eval_mode(G), torch.inference_mode(), self._autocast():
-            images = G(z.to(self.device))
-        return images.float().cpu()
+            return torch.cat([G(part.to(self.device)).float().cpu() for part in z.split(chunk)])
 
     def _save_progress_grid(self) -> None:
         grid = viz.image_grid(self._generate(self.fixed_z), nrow=math.ceil(math.sqrt(len(self.fixed_z))),
