@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=400, help="number of JPEGs (default 400)")
     parser.add_argument("--image-size", type=int, default=64, help="working resolution (default 64)")
     parser.add_argument("--workers", type=int, default=None, help="decoding threads for the cache build")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds (default 3)")
     args = parser.parse_args(argv)
     logger.setLevel(logging.WARNING)
     torch.set_num_threads(1)
@@ -66,29 +67,31 @@ def main(argv: list[str] | None = None) -> int:
         folder, cache_dir = Path(tmp) / "images", Path(tmp) / "cache"
         make_folder(folder, n)
         opts = dict(data_dir=folder, image_size=S, cache_dir=cache_dir, workers=args.workers)
-        rows: list[tuple[str, float]] = []
-
         plain = datasets.get("folder", **{**opts, "cache": False})
-        rows.append(("decode JPEG per item: ds[i], cache=False", best_of(2, lambda: [plain[i] for i in range(n)])))
-
         first = datasets.get("folder", **opts)
-        rows.append((f"first pass: build the cache ({first.workers or 'auto'} threads)",
-                     best_of(1, first.to_uint8)))
+        build = best_of(1, first.to_uint8)
+        cached = datasets.get("folder", **opts)
 
         def second_run() -> None:
-            u8 = datasets.get("folder", **opts).to_uint8()
-            assert int(u8.sum()) > 0  # touch every byte of the memory-mapped file
-
-        rows.append(("second run: get() + to_uint8() + read all", best_of(3, second_run)))
-        cached = datasets.get("folder", **opts)
-        rows.append(("cached per item: ds[i]", best_of(3, lambda: [cached[i] for i in range(n)])))
+            datasets.get("folder", **opts).to_uint8().clone()  # the copy reads every byte of the mapped file
 
         def batches() -> None:
             u8 = cached.to_uint8()
             for s in range(0, n, 128):
                 u8[s:s + 128].float().div_(255).mul_(2).sub_(1)
 
-        rows.append(("cached batches of 128: to_uint8()[a:b] -> float", best_of(3, batches)))
+        # decoding and cached reads alternate, so both see the same machine load; the best round of each counts
+        timings: dict[str, list[float]] = {"decode": [], "second": [], "item": [], "batch": []}
+        for _ in range(args.rounds):
+            timings["decode"].append(best_of(1, lambda: [plain[i] for i in range(n)]))
+            timings["second"].append(best_of(3, second_run))
+            timings["item"].append(best_of(3, lambda: [cached[i] for i in range(n)]))
+            timings["batch"].append(best_of(3, batches))
+        rows = [("decode JPEG per item: ds[i], cache=False", min(timings["decode"])),
+                (f"first pass: build the cache ({args.workers or 'auto'} threads)", build),
+                ("second run: get() + to_uint8() + read all", min(timings["second"])),
+                ("cached per item: ds[i]", min(timings["item"])),
+                ("cached batches of 128: to_uint8()[a:b] -> float", min(timings["batch"]))]
 
     reference = n / rows[0][1]
     print(f"{n} JPEGs of 90-250 px -> {S}x{S}, torch {torch.__version__}, "
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:52s} {rate:12,.0f} {rate / reference:8.1f}x")
     ratio = (n / rows[3][1]) / reference
     verdict = "met" if ratio >= TARGET else "NOT met"
-    print(f"cached ds[i] vs decoding ds[i]: {ratio:.1f}x (target >= {TARGET:.0f}x: {verdict})")
+    print(f"cached ds[i] vs decoding ds[i]: {ratio:.1f}x; second run vs decoding: "
+          f"{(n / rows[2][1]) / reference:.1f}x (target for the cached path >= {TARGET:.0f}x: {verdict})")
     return 0 if ratio >= TARGET else 1
 
 
