@@ -32,11 +32,16 @@ _REGISTRY: dict[str, Factory] = {}
 _STANDARD = ("data_dir", "image_size", "value_range", "limit")
 
 
+def _normalise(name: str) -> str:
+    """Dataset names are matched case-insensitively, with "_" and "-" alike ("Art_Portraits" is "art-portraits")."""
+    return str(name).strip().lower().replace("_", "-")
+
+
 def register(name: str, factory: Factory) -> None:
     """Add a dataset under ``name``; ``factory(*, data_dir, image_size, value_range, limit, **options)`` builds it."""
     if not callable(factory):
         raise TypeError(f"the factory for dataset {name!r} must be callable, got {type(factory).__name__}")
-    _REGISTRY[name] = factory
+    _REGISTRY[_normalise(name)] = factory
 
 
 def names() -> list[str]:
@@ -90,7 +95,7 @@ def get(name: str, *, data_dir: str | Path | None = None, image_size: int = 64,
     and ``return_attributes``; "folder" also ``recursive``). Synthetic ones accept ``n``, ``seed`` and
     ``return_attributes``. A missing real dataset raises ``DatasetNotFoundError`` with the download command.
     """
-    key = str(name).strip().lower().replace("_", "-")
+    key = _normalise(name)
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}.{_suggest(key, names())} Available: {', '.join(names())}")
     image_size, value_range, limit = _check_common(image_size, value_range, limit)
@@ -108,7 +113,7 @@ def scan(path: str | Path, *, dataset: str | None = None, min_size: int = 32, **
     Options: ``recursive``, ``use_cache``, ``cache_dir``, ``workers``.
     """
     if dataset is not None:
-        key = str(dataset).strip().lower().replace("_", "-")
+        key = _normalise(dataset)
         if key not in LAYOUTS:
             raise ValueError(f"scan(dataset={dataset!r}) needs a folder dataset.{_suggest(key, list(LAYOUTS))} "
                              f"Folder datasets: {', '.join(LAYOUTS)}")
