@@ -6,9 +6,12 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TQDM_DISABLE", "1")
 if "FACEGEN_CACHE_DIR" not in os.environ:  # decoded-image caches of the tests never land in ~/.cache
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["FACEGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="facegen-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["FACEGEN_CACHE_DIR"], ignore_errors=True)
 
 import matplotlib  # noqa: E402
 
