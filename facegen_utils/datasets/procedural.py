@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import operator
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -179,46 +180,64 @@ def _step(coord: Tensor, edge: Tensor, px: float) -> Tensor:
     return (0.5 + (coord - _c(edge)) / px).clamp_(0.0, 1.0)
 
 
-def _paint(view: Tensor, alpha: Tensor, colour: Tensor) -> None:
-    """Composite ``colour`` (broadcastable to the view) over ``view`` with coverage ``alpha`` (N, H, W)."""
-    t = colour - view
-    t *= alpha
-    view += t
+class _Scratch(threading.local):
+    """Reusable float buffers, one set per thread: big temporaries would otherwise fault fresh pages every batch."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> Tensor:
+        """A contiguous tensor of ``shape`` backed by the buffer ``name`` (grown when too small)."""
+        numel = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.numel() < numel or buffer.dtype != dtype:
+            buffer = self.buffers[name] = torch.empty(numel, dtype=dtype)
+        return buffer[:numel].view(*shape)
 
 
-def _region(img: Tensor, xs: Tensor, ys: Tensor, left: np.ndarray, right: np.ndarray, top: np.ndarray,
-            bottom: np.ndarray, on: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, slice] | None:
-    """Views of ``img`` and its coordinates over the union, across the batch, of per-image boxes.
+_SCRATCH = _Scratch()
 
-    Boxes (normalised units, float64 arrays) must enclose every non-zero coverage of the layer drawn there;
-    painting a zero coverage leaves a pixel unchanged, so the union only saves work and never changes a pixel.
-    Returns (image view, its x coordinates, its y coordinates, the slice of rows) or None when the union is
-    empty or no image has the layer (``on``).
-    """
-    if on is not None:
-        if not on.any():
+
+class _Canvas:
+    """A batch of planar images (3, N, S, S) being drawn, with its pixel-centre coordinates."""
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size, self.px = n, size, 2.0 / size
+        self.xs = self.ys = _coords(size)
+        self.img = _SCRATCH.get("image", (3, n, size, size))
+
+    def region(self, left: np.ndarray, right: np.ndarray, top: np.ndarray, bottom: np.ndarray,
+               on: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, slice] | None:
+        """Views of the images and their coordinates over the union, across the batch, of per-image boxes.
+
+        Boxes (normalised units, float64 arrays) must enclose every non-zero coverage of the layer drawn there;
+        painting a zero coverage leaves a pixel unchanged, so the union only saves work and never changes a
+        pixel. Returns (image view, its x coordinates, its y coordinates, the slice of rows) or None when the
+        union is empty or no image has the layer (``on``).
+        """
+        if on is not None:
+            if not on.any():
+                return None
+            left, right, top, bottom = left[on], right[on], top[on], bottom[on]
+        c0 = max(0, int(math.floor((left.min() + 1.0) / self.px)) - 2)
+        c1 = min(self.size, int(math.ceil((right.max() + 1.0) / self.px)) + 2)
+        r0 = max(0, int(math.floor((top.min() + 1.0) / self.px)) - 2)
+        r1 = min(self.size, int(math.ceil((bottom.max() + 1.0) / self.px)) + 2)
+        if c0 >= c1 or r0 >= r1:
             return None
-        left, right, top, bottom = left[on], right[on], top[on], bottom[on]
-    size = img.shape[-1]
-    px = 2.0 / size
-    c0 = max(0, int(math.floor((left.min() + 1.0) / px)) - 2)
-    c1 = min(size, int(math.ceil((right.max() + 1.0) / px)) + 2)
-    r0 = max(0, int(math.floor((top.min() + 1.0) / px)) - 2)
-    r1 = min(size, int(math.ceil((bottom.max() + 1.0) / px)) + 2)
-    if c0 >= c1 or r0 >= r1:
-        return None
-    return img[:, :, r0:r1, c0:c1], xs[:, c0:c1], ys[:, r0:r1], slice(r0, r1)
+        return self.img[:, :, r0:r1, c0:c1], self.xs[:, c0:c1], self.ys[:, r0:r1], slice(r0, r1)
+
+    @staticmethod
+    def paint(view: Tensor, alpha: Tensor, colour: Tensor) -> None:
+        """Composite ``colour`` (broadcastable to the view) over ``view`` with coverage ``alpha`` (N, H, W)."""
+        t = torch.sub(colour, view, out=_SCRATCH.get("paint", view.shape))
+        t *= alpha
+        view += t
 
 
 def _soft_extent(a: np.ndarray, b: np.ndarray, soft: np.ndarray | float) -> np.ndarray:
     """Factor by which a soft-edged ellipse's non-zero coverage exceeds its nominal size."""
     return np.sqrt(1.0 + soft / np.sqrt(a * b))
-
-
-def _to_uint8(img: Tensor) -> Tensor:
-    """Planar float images (3, N, H, W) in [0, 1] to uint8 (N, 3, H, W), rounding to nearest."""
-    img.clamp_(0.0, 1.0).mul_(255.0).add_(0.5)
-    return img.to(torch.uint8).permute(1, 0, 2, 3).contiguous()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -350,15 +369,16 @@ def _t(v: np.ndarray | float) -> Tensor:
 
 
 def _render_faces(p: SimpleNamespace, size: int) -> Tensor:
-    """Render the faces described by ``p`` as planar float32 (3, N, S, S) in [0, 1]."""
-    px = 2.0 / size
+    """Render the faces described by ``p`` as planar float32 (3, N, S, S) in [0, 1] (a scratch buffer)."""
+    cv = _Canvas(p.n, size)
+    px, xs, ys = cv.px, cv.xs, cv.ys
     f = _tensors(p)
-    xs = ys = _coords(size)
 
     # background: a slanted linear gradient
     norm = 1.0 / torch.sqrt(1.0 + f.bg_slant * f.bg_slant)
     g = (_c(0.5 * f.bg_slant * norm) * xs)[:, None, :] + (0.5 + 0.5 * _c(norm) * ys)[:, :, None]
-    img = _rgb(f.bg_top) + g * _rgb(f.bg_bottom - f.bg_top)
+    torch.mul(g, _rgb(f.bg_bottom - f.bg_top), out=cv.img)
+    cv.img += _rgb(f.bg_top)
 
     def hair_colour(cols: Tensor) -> Tensor:
         strands = _triangle((cols - _c(f.cx)) * _c(f.strand_freq) + _c(f.strand_phase))
@@ -368,70 +388,70 @@ def _render_faces(p: SimpleNamespace, size: int) -> Tensor:
     st = _STYLE_BACK[p.style]
     top, bottom = p.b * st[:, 1], p.b * st[:, 2]
     back_y, back_a, back_b = p.cy + 0.5 * (bottom - top), p.a * st[:, 0], 0.5 * (top + bottom)
-    r = _region(img, xs, ys, p.cx - back_a, p.cx + back_a, back_y - back_b, back_y + back_b)
+    r = cv.region(p.cx - back_a, p.cx + back_a, back_y - back_b, back_y + back_b)
     if r:
         view, cols, rows, _ = r
         back = _ellipse(cols, rows, f.cx, _t(back_y), _t(back_a), _t(back_b), px, square=_t(st[:, 3]))
-        _paint(view, back, hair_colour(cols))
+        cv.paint(view, back, hair_colour(cols))
     on = st[:, 8] > 0
     tail_x, tail_y = p.a * st[:, 5], p.cy + p.b * st[:, 6]
     tail_a, tail_b = np.where(on, p.a * st[:, 7], 1.0), np.where(on, p.b * st[:, 8], 1.0)
-    r = _region(img, xs, ys, p.cx - tail_x - tail_a, p.cx + tail_x + tail_a, tail_y - tail_b, tail_y + tail_b, on=on)
+    r = cv.region(p.cx - tail_x - tail_a, p.cx + tail_x + tail_a, tail_y - tail_b, tail_y + tail_b, on=on)
     if r:
         view, cols, rows, _ = r
         tails = _ellipse((cols - _c(f.cx)).abs(), rows, _t(tail_x), _t(tail_y), _t(tail_a), _t(tail_b), px)
         tails *= _t(on)[:, None, None]
-        _paint(view, tails, hair_colour(cols))
+        cv.paint(view, tails, hair_colour(cols))
 
     # neck, then clothes over its lower end
     neck_w, neck_end = 0.3 * p.a, p.cy + p.b + 0.3
-    r = _region(img, xs, ys, p.cx - neck_w, p.cx + neck_w, p.cy, neck_end)
+    r = cv.region(p.cx - neck_w, p.cx + neck_w, p.cy, neck_end)
     if r:
         view, cols, rows, _ = r
         across = (0.5 + (_c(_t(neck_w)) - (cols - _c(f.cx)).abs()) / px).clamp_(0.0, 1.0)
         down = _step(rows, f.cy, px) * _step(-rows, _t(-neck_end), px)
-        _paint(view, down[:, :, None] * across[:, None, :], _rgb(f.skin_rgb * 0.82))
+        cv.paint(view, down[:, :, None] * across[:, None, :], _rgb(f.skin_rgb * 0.82))
     body_y = p.cy + p.b + 0.62
-    r = _region(img, xs, ys, p.cx - p.shoulder, p.cx + p.shoulder, body_y - 0.5, body_y + 0.5)
+    r = cv.region(p.cx - p.shoulder, p.cx + p.shoulder, body_y - 0.5, body_y + 0.5)
     if r:
         view, cols, rows, _ = r
         half = torch.full_like(f.cx, 0.5)
-        _paint(view, _ellipse(cols, rows, f.cx, _t(body_y), f.shoulder, half, px), _rgb(f.cloth_rgb))
+        cv.paint(view, _ellipse(cols, rows, f.cx, _t(body_y), f.shoulder, half, px), _rgb(f.cloth_rgb))
 
     # face, slightly shaded towards its sides
-    r = _region(img, xs, ys, p.cx - p.a, p.cx + p.a, p.cy - p.b, p.cy + p.b)
+    r = cv.region(p.cx - p.a, p.cx + p.a, p.cy - p.b, p.cy + p.b)
     if r:
         view, cols, rows, _ = r
         face = _ellipse(cols, rows, f.cx, f.cy, f.a, f.b, px, taper=f.taper)
         side = ((cols - _c(f.cx)) / _c(f.a)).clamp(-1.0, 1.0)
-        _paint(view, face, _rgb(f.skin_rgb) * (1.0 - 0.10 * side * side)[:, None, :])
+        cv.paint(view, face, _rgb(f.skin_rgb) * (1.0 - 0.10 * side * side)[:, None, :])
 
-    _draw_eyes(img, xs, ys, p, f, px)
-    _draw_mouth(img, xs, ys, p, f, px)
+    _draw_eyes(cv, p, f)
+    _draw_mouth(cv, p, f)
 
     # front hair: a cap over the head cut by the fringe line; sidelocks fall at the face sides
     cap_y, cap_a, cap_b = p.cy - 0.02 * p.b, 1.1 * p.a, 1.13 * p.b
-    r = _region(img, xs, ys, p.cx - cap_a, p.cx + cap_a, cap_y - cap_b, cap_y + cap_b)
+    r = cv.region(p.cx - cap_a, p.cx + cap_a, cap_y - cap_b, cap_y + cap_b)
     if r:
         view, cols, rows, _ = r
         cap = _ellipse(cols, rows, f.cx, _t(cap_y), _t(cap_a), _t(cap_b), px)
         fringe = _fringe(p, f, cols)
         cap *= (0.5 + (fringe[:, None, :] - rows[:, :, None]) / px).clamp_(0.0, 1.0)
-        _paint(view, cap, hair_colour(cols))
+        cv.paint(view, cap, hair_colour(cols))
 
     # the shiny band across the top of the hair, broken into strands
     hl_y, hl_a, hl_b, hl_w = p.cy + 0.05 * p.b, 0.92 * p.a, 0.95 * p.b, 0.022 + 0.3 * px
-    r = _region(img, xs, ys, p.cx - hl_a - hl_w, p.cx + hl_a + hl_w, hl_y - hl_b - hl_w, p.cy - 0.55 * p.b)
+    r = cv.region(p.cx - hl_a - hl_w, p.cx + hl_a + hl_w, hl_y - hl_b - hl_w, p.cy - 0.55 * p.b)
     if r:
         view, cols, rows, _ = r
         band = _ring(cols, rows, f.cx, _t(hl_y), _t(hl_a), _t(hl_b), _t(np.full(p.n, hl_w)), px)
         band *= _step(-rows, _t(-(p.cy - 0.55 * p.b)), px)[:, :, None]
         strands = _triangle((cols - _c(f.cx)) * _c(f.strand_freq) + _c(f.strand_phase))
         band *= (0.45 * (1.6 - 2.0 * strands).clamp_(0.0, 1.0))[:, None, :]
-        _paint(view, band, _rgb(0.5 + 0.5 * f.hair_rgb))
+        cv.paint(view, band, _rgb(0.5 + 0.5 * f.hair_rgb))
 
-    _draw_bow(img, xs, ys, p, f, px)
-    return img
+    _draw_bow(cv, p, f)
+    return cv.img
 
 
 def _fringe(p: SimpleNamespace, f: SimpleNamespace, cols: Tensor) -> Tensor:
@@ -452,59 +472,59 @@ def _fringe(p: SimpleNamespace, f: SimpleNamespace, cols: Tensor) -> Tensor:
     return fringe + _c(f.side_len) * sidelock
 
 
-def _draw_eyes(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: SimpleNamespace, px: float) -> None:
+def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     """Both eyes (lashes, white, iris, pupil, highlights), brows, blush and glasses.
 
     Drawn in mirrored coordinates ``|x - cx|`` so that one shape makes both eyes; the iris, pupil and highlights
     use the signed offset from the nearer eye so that both eyes look the same way. Each group of layers gets its
     own region, which keeps the painted area small.
     """
-    ex, ey, rx, ry = f.eye_dx, f.eye_y, f.eye_rx, f.eye_ry
+    ex, ey, rx, ry, px = f.eye_dx, f.eye_y, f.eye_rx, f.eye_ry, cv.px
 
     def mirrored(cols: Tensor) -> Tensor:
         return (cols - _c(f.cx)).abs()
 
     grow = _soft_extent(1.05 * p.eye_rx, 0.38 * p.eye_ry, 0.5 * p.eye_ry)
     reach, blush_y = p.eye_dx + (0.2 + 1.05 * grow) * p.eye_rx, p.eye_y + 1.45 * p.eye_ry
-    r = _region(img, xs, ys, p.cx - reach, p.cx + reach, blush_y - 0.38 * grow * p.eye_ry,
+    r = cv.region(p.cx - reach, p.cx + reach, blush_y - 0.38 * grow * p.eye_ry,
                 blush_y + 0.38 * grow * p.eye_ry, on=p.blush)
     if r:
         view, cols, rows, _ = r
         blush = _ellipse(mirrored(cols), rows, ex + 0.2 * rx, ey + 1.45 * ry, 1.05 * rx, 0.38 * ry, 0.5 * ry)
         blush *= (0.45 * f.blush)[:, None, None]
-        _paint(view, blush, _const(1.0, 0.45, 0.5))
+        cv.paint(view, blush, _const(1.0, 0.45, 0.5))
 
     reach = p.eye_dx + 1.32 * p.eye_rx
-    r = _region(img, xs, ys, p.cx - reach, p.cx + reach, p.eye_y - 1.2 * p.eye_ry, p.eye_y + 1.02 * p.eye_ry)
+    r = cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.2 * p.eye_ry, p.eye_y + 1.02 * p.eye_ry)
     if r:
         view, cols, rows, _ = r
         mir = mirrored(cols)
         lash = _ellipse(mir, rows, ex, ey - 0.12 * ry, 1.12 * rx, 1.06 * ry, px)
         flick = _ellipse(mir, rows, ex + 1.0 * rx, ey - 0.62 * ry, 0.32 * rx, 0.14 * ry, px)
         torch.maximum(lash, flick, out=lash)
-        _paint(view, lash, _rgb(0.12 + 0.25 * f.hair_rgb))
+        cv.paint(view, lash, _rgb(0.12 + 0.25 * f.hair_rgb))
         white = _ellipse(mir, rows, ex, ey, rx, ry, px)
-        _paint(view, white, _const(0.99, 0.99, 1.0))
+        cv.paint(view, white, _const(0.99, 0.99, 1.0))
         local = (cols - _c(f.cx)) - torch.sign(cols - _c(f.cx)) * _c(ex)
         look = f.look * rx
         iris = _ellipse(local, rows, look, ey + 0.1 * ry, 0.74 * rx, 0.84 * ry, px)
         iris *= white
         shade = ((rows - _c(ey - ry)) / _c(2.0 * ry)).clamp_(0.0, 1.0)
-        _paint(view, iris, _rgb(f.eye_rgb) * (0.45 + 0.75 * shade)[:, :, None])
+        cv.paint(view, iris, _rgb(f.eye_rgb) * (0.45 + 0.75 * shade)[:, :, None])
         pupil = _ellipse(local, rows, look, ey + 0.14 * ry, 0.36 * rx, 0.46 * ry, px)
         pupil *= white
-        _paint(view, pupil, _rgb(f.eye_rgb * 0.22))
+        cv.paint(view, pupil, _rgb(f.eye_rgb * 0.22))
         r_big = torch.clamp(0.27 * rx, min=0.8 * px)
         r_small = torch.clamp(0.13 * rx, min=0.6 * px)
         shine = _ellipse(local, rows, look - 0.3 * rx, ey - 0.32 * ry, r_big, r_big, px)
         small = _ellipse(local, rows, look + 0.3 * rx, ey + 0.42 * ry, r_small, r_small, px)
         torch.maximum(shine, small, out=shine)
-        _paint(view, shine, _const(1.0, 1.0, 1.0))
+        cv.paint(view, shine, _const(1.0, 1.0, 1.0))
 
     # brows: thin ellipses sheared by the tilt (outer ends up for a positive tilt)
     reach, brow_y = p.eye_dx + 1.1 * p.eye_rx, p.eye_y - p.eye_ry - p.brow_gap
     half = p.brow_th + np.abs(p.brow_tilt) * p.eye_rx
-    r = _region(img, xs, ys, p.cx - reach, p.cx + reach, brow_y - half, brow_y + half)
+    r = cv.region(p.cx - reach, p.cx + reach, brow_y - half, brow_y + half)
     if r:
         view, cols, rows, _ = r
         ba, bb = rx, torch.clamp(f.brow_th, min=0.6 * px)
@@ -513,13 +533,13 @@ def _draw_eyes(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: Simpl
             / _c(bb)[:, :, None]
         k = _c(torch.sqrt(ba * bb) / (2.0 * px))[:, :, None]
         brow = (0.5 + k * (1.0 - t * t - (u * u)[:, None, :])).clamp_(0.0, 1.0)
-        _paint(view, brow, _rgb(f.hair_rgb * 0.6))
+        cv.paint(view, brow, _rgb(f.hair_rgb * 0.6))
 
     # glasses: oval rims around the eyes and a bridge between them
     on = p.accessory == 2
     rim = 0.02 + 0.3 * px
     reach = p.eye_dx + 1.5 * p.eye_rx + rim
-    r = _region(img, xs, ys, p.cx - reach, p.cx + reach, p.eye_y - 1.22 * p.eye_ry - rim,
+    r = cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.22 * p.eye_ry - rim,
                 p.eye_y + 1.22 * p.eye_ry + rim, on=on)
     if r:
         view, cols, rows, _ = r
@@ -530,20 +550,21 @@ def _draw_eyes(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: Simpl
         bridge_y = (0.5 + (rim - (rows - _c(ey - 0.2 * ry)).abs()) / px).clamp_(0.0, 1.0)
         torch.maximum(glasses, bridge_y[:, :, None] * bridge_x[:, None, :], out=glasses)
         glasses *= _t(on)[:, None, None]
-        _paint(view, glasses, _rgb(f.accent_rgb * 0.7))
+        cv.paint(view, glasses, _rgb(f.accent_rgb * 0.7))
 
 
-def _draw_mouth(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: SimpleNamespace, px: float) -> None:
+def _draw_mouth(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     """Nose and mouth (smile, open, flat, o or cat)."""
+    px = cv.px
     nose_y = 0.5 * (p.eye_y + p.eye_ry + p.mouth_y)
-    r = _region(img, xs, ys, p.cx - 0.14, p.cx + 0.14, nose_y - 0.04, p.mouth_y + 0.12)
+    r = cv.region(p.cx - 0.14, p.cx + 0.14, nose_y - 0.04, p.mouth_y + 0.12)
     if r is None:
         return
     view, cols, rows, _ = r
     tiny = torch.full_like(f.cx, 0.014)
     nose = _ellipse(cols, rows, f.cx, _t(nose_y), tiny, 0.8 * tiny, px)
     nose *= 0.7
-    _paint(view, nose, _rgb(f.skin_rgb * 0.62))
+    cv.paint(view, nose, _rgb(f.skin_rgb * 0.62))
 
     m, w, my = p.mouth, f.mouth_w, f.mouth_y
     is_open, is_flat, is_o, is_cat = (_t(m == k) for k in (1, 2, 3, 4))
@@ -553,11 +574,11 @@ def _draw_mouth(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: Simp
     fill = _ellipse(cols, rows, f.cx, my, fa, fb, px)
     fill *= _step(rows, my - is_o, px)[:, :, None]
     fill *= (is_open + is_o)[:, None, None]
-    _paint(view, fill, _const(0.55, 0.10, 0.15))
+    cv.paint(view, fill, _const(0.55, 0.10, 0.15))
     tongue = _ellipse(cols, rows, f.cx, my + 0.8 * fb, 0.6 * fa, 0.45 * fb, px)
     tongue *= fill
     tongue *= is_open[:, None, None]
-    _paint(view, tongue, _const(0.96, 0.50, 0.56))
+    cv.paint(view, tongue, _const(0.96, 0.50, 0.56))
     # line shapes: smile (lower arc), flat (a very flat arc), cat (two small mirrored arcs)
     la = w * (1.0 - 0.5 * is_cat)
     lb = w * (0.6 - 0.15 * is_cat - 0.45 * is_flat)
@@ -566,14 +587,15 @@ def _draw_mouth(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: Simp
     line = _ring(mirrored, rows, 0.5 * w * is_cat, line_y, la, lb, torch.full_like(w, 0.012 + 0.25 * px), px)
     line *= _step(rows, line_y, px)[:, :, None]
     line *= (1.0 - is_open - is_o)[:, None, None]
-    _paint(view, line, _const(0.35, 0.10, 0.12))
+    cv.paint(view, line, _const(0.35, 0.10, 0.12))
 
 
-def _draw_bow(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: SimpleNamespace, px: float) -> None:
+def _draw_bow(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     """A hair bow on one side of the head, where the accessory is a bow."""
+    px = cv.px
     on = p.accessory == 1
     bx, by, s = p.cx + p.bow_side * 0.62 * p.a, p.cy - 0.86 * p.b, p.bow_size
-    r = _region(img, xs, ys, bx - s, bx + s, by - 0.6 * s, by + 0.6 * s, on=on)
+    r = cv.region(bx - s, bx + s, by - 0.6 * s, by + 0.6 * s, on=on)
     if r is None:
         return
     view, cols, rows, _ = r
@@ -588,8 +610,8 @@ def _draw_bow(img: Tensor, xs: Tensor, ys: Tensor, p: SimpleNamespace, f: Simple
     is_bow = _t(on)[:, None, None]
     wings *= is_bow
     knot *= is_bow
-    _paint(view, wings, _rgb(f.accent_rgb))
-    _paint(view, knot, _rgb(f.accent_rgb * 0.7))
+    cv.paint(view, wings, _rgb(f.accent_rgb))
+    cv.paint(view, knot, _rgb(f.accent_rgb * 0.7))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -749,10 +771,11 @@ def _rows(c: Tensor) -> Tensor:
 
 
 def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
-    """Render the paintings described by ``p`` as planar float32 (3, N, S, S) in [0, 1]."""
-    n, px = p.n, 2.0 / size
+    """Render the paintings described by ``p`` as planar float32 (3, N, S, S) in [0, 1] (a scratch buffer)."""
+    n = p.n
+    cv = _Canvas(n, size)
+    px, xs, ys, img = cv.px, cv.xs, cv.ys, cv.img
     f = _tensors(p)
-    xs = ys = _coords(size)
     h = _c(f.horizon)
     water = _t(p.scene == 0)
 
@@ -769,14 +792,14 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
     below = _step(ys, f.horizon, px)
     above = 1.0 - below
     rows = sky_rows + below * (low_rows - sky_rows)
-    img = rows[..., None].expand(3, n, size, size).contiguous()
+    img.copy_(rows[..., None].expand(3, n, size, size))
 
     # clouds: soft-edged flat ellipses in the sky, merged into one coverage
     grow = _soft_extent(p.cloud_a, p.cloud_b, 0.6 * p.cloud_b)
     present = np.arange(_N_CLOUDS)[None, :] < p.n_clouds[:, None]
     extent = [np.where(present, v, np.nan) for v in (p.cloud_x - p.cloud_a * grow, p.cloud_x + p.cloud_a * grow,
                                                       p.cloud_y - p.cloud_b * grow, p.cloud_y + p.cloud_b * grow)]
-    r = _region(img, xs, ys, np.nanmin(extent[0], axis=1, initial=9.0), np.nanmax(extent[1], axis=1, initial=-9.0),
+    r = cv.region(np.nanmin(extent[0], axis=1, initial=9.0), np.nanmax(extent[1], axis=1, initial=-9.0),
                 np.nanmin(extent[2], axis=1, initial=9.0), np.nanmax(extent[3], axis=1, initial=-9.0),
                 on=p.n_clouds > 0)
     if r:
@@ -788,12 +811,12 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
             cloud *= _t(present[:, c])[:, None, None]
             clouds = cloud if clouds is None else torch.maximum(clouds, cloud, out=clouds)
         clouds *= f.cloud_opacity[:, None, None]
-        _paint(view, clouds, _rgb(f.cloud_rgb))
+        cv.paint(view, clouds, _rgb(f.cloud_rgb))
 
     # the sun: a disc with a glow, and its glittering reflection on water
     on = p.sun.astype(bool)
     glow_r = 3.0 * p.sun_r * _soft_extent(3.0 * p.sun_r, 3.0 * p.sun_r, 2.5 * p.sun_r)
-    r = _region(img, xs, ys, p.sun_x - glow_r, p.sun_x + glow_r, p.sun_y - glow_r, p.horizon, on=on)
+    r = cv.region(p.sun_x - glow_r, p.sun_x + glow_r, p.sun_y - glow_r, p.horizon, on=on)
     if r:
         view, cols, rws, _ = r
         glow = _ellipse(cols, rws, f.sun_x, f.sun_y, 3.0 * f.sun_r, 3.0 * f.sun_r, 2.5 * f.sun_r)
@@ -801,16 +824,16 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
         disc = _ellipse(cols, rws, f.sun_x, f.sun_y, f.sun_r, f.sun_r, 1.5 * px)
         disc *= f.sun[:, None, None]
         torch.maximum(glow, disc, out=glow)
-        _paint(view, glow, _rgb(f.sun_rgb))
+        cv.paint(view, glow, _rgb(f.sun_rgb))
     reach = 0.6 * p.sun_r * 5.0
-    r = _region(img, xs, ys, p.sun_x - reach, p.sun_x + reach, p.horizon - px, np.ones(n), on=on & (p.scene == 0))
+    r = cv.region(p.sun_x - reach, p.sun_x + reach, p.horizon - px, np.ones(n), on=on & (p.scene == 0))
     if r:
         view, cols, rws, rsl = r
         deep = ((rws - h) / (1.0 - h)).clamp(0.0, 1.0)
         spread = _c(0.6 * f.sun_r) * (1.0 + 4.0 * deep)
         glitter = (1.0 - (cols - _c(f.sun_x)).abs()[:, None, :] / spread[:, :, None]).clamp_(0.0, 1.0)
         glitter *= (_step(rws, f.horizon, px) * ripples[:, rsl] * _c(0.8 * f.sun * water))[:, :, None]
-        _paint(view, glitter, _rgb(f.sun_rgb))
+        cv.paint(view, glitter, _rgb(f.sun_rgb))
 
     # distant hills and the tree line standing on the horizon, mirrored in water
     hills = _c(f.hill_h) * (0.5 + 0.5 * _triangle(xs * _c(f.hill_freq) + _c(f.hill_phase)))
@@ -820,18 +843,18 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
         crown = _c(f.tree_h[:, t]) * torch.sqrt((1.0 - rel * rel).clamp(min=0.0))
         torch.maximum(trees, crown, out=trees)
     tallest = np.maximum(p.tree_h.max(axis=1), p.hill_h)
-    r = _region(img, xs, ys, -np.ones(n), np.ones(n), p.horizon - tallest, p.horizon + 0.8 * tallest)
+    r = cv.region(-np.ones(n), np.ones(n), p.horizon - tallest, p.horizon + 0.8 * tallest)
     if r:
         view, _, rws, rsl = r
         above_r = above[:, rsl]
         hill_cov = (0.5 + (rws[:, :, None] - (h - hills)[:, None, :]) / px).clamp_(0.0, 1.0) * above_r[:, :, None]
-        _paint(view, hill_cov, _rgb(0.5 * f.land_far + 0.5 * f.sky_low))
+        cv.paint(view, hill_cov, _rgb(0.5 * f.land_far + 0.5 * f.sky_low))
         tree_cov = (0.5 + (rws[:, :, None] - (h - trees)[:, None, :]) / px).clamp_(0.0, 1.0) * above_r[:, :, None]
         shade = 0.8 + 0.3 * ((rws - h) / 0.5 + 1.0).clamp(0.0, 1.0)
-        _paint(view, tree_cov, _rgb(f.tree_rgb) * shade[:, :, None])
+        cv.paint(view, tree_cov, _rgb(f.tree_rgb) * shade[:, :, None])
         mirror_cov = (0.5 + ((h + 0.8 * trees)[:, None, :] - rws[:, :, None]) / px).clamp_(0.0, 1.0)
         mirror_cov *= (below[:, rsl] * (0.35 + 0.4 * ripples[:, rsl]) * _c(water))[:, :, None]
-        _paint(view, mirror_cov, _rgb(0.6 * f.tree_rgb + 0.4 * f.water_rgb))
+        cv.paint(view, mirror_cov, _rgb(0.6 * f.tree_rgb + 0.4 * f.water_rgb))
 
     src, jitter, dab = _stroke_bank(size)
     variant = torch.from_numpy(p.stroke_variant % src.shape[0])
@@ -845,13 +868,17 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
         dots = dab.index_select(0, (variant[idx] + 5) % src.shape[0]).view(len(sel), size, size)[:, r0:]
         cover = dots - (1.0 - _c(f.flower_density[idx]) * depth[idx, r0:])[:, :, None]
         cover.mul_(6.0).clamp_(0.0, 1.0)
-        _paint(sub, cover, _rgb(_t(_FLOWER_RGB[p.flowers[sel] - 1])))
+        cv.paint(sub, cover, _rgb(_t(_FLOWER_RGB[p.flowers[sel] - 1])))
         img[:, :, r0:].index_copy_(1, idx, sub)
 
     # brush strokes: resample every pixel from near its dab's centre and add the dab's colour jitter
-    index = (torch.arange(n, dtype=torch.int64) * (size * size))[:, None] + src.index_select(0, variant)
-    out = torch.gather(img.view(3, -1), 1, index.view(1, -1).expand(3, -1)).view(3, n, size, size)
-    out += (jitter.index_select(1, variant) * _c(0.06 * f.brush)).view(3, n, size, size)
+    index = torch.index_select(src, 0, variant, out=_SCRATCH.get("index", (n, size * size), torch.int64))
+    index += (torch.arange(n, dtype=torch.int64) * (size * size))[:, None]
+    out = _SCRATCH.get("strokes", (3, n, size, size))
+    torch.gather(img.view(3, -1), 1, index.view(1, -1).expand(3, -1), out=out.view(3, -1))
+    dabs = torch.index_select(jitter, 1, variant, out=_SCRATCH.get("jitter", (3, n, size * size)))
+    dabs *= _c(0.06 * f.brush)
+    out += dabs.view(3, n, size, size)
     out.clamp_(0.0, _PAINT_MAX)
 
     # round canvases: outside the circle the (near-white) frame
@@ -861,7 +888,7 @@ def _render_paintings(p: SimpleNamespace, size: int) -> Tensor:
         radius = torch.sqrt((xs * xs)[:, None, :] + (ys * ys)[:, :, None])
         outside = (0.5 + (radius - f.canvas_r[sel_t][:, None, None]) / px).clamp_(0.0, 1.0)
         sub = out.index_select(1, sel_t)
-        _paint(sub, outside, _rgb(f.frame_rgb[sel_t]))
+        cv.paint(sub, outside, _rgb(f.frame_rgb[sel_t]))
         out.index_copy_(1, sel_t, sub)
     return out
 
@@ -924,7 +951,8 @@ class _ProceduralDataset(Dataset):
             for start in range(0, len(indices), batch):
                 part = indices[start:start + batch]
                 params = self._draw_params(self._keys(part))
-                out[start:start + len(part)] = _to_uint8(self._draw(params, self.image_size))
+                planar = self._draw(params, self.image_size).clamp_(0.0, 1.0).mul_(255.0).add_(0.5)
+                out[start:start + len(part)].copy_(planar.permute(1, 0, 2, 3))  # truncates: rounds to nearest
         finally:
             torch.set_num_threads(threads)
         return out
