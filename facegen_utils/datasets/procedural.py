@@ -1023,7 +1023,7 @@ class _ProceduralDataset(Dataset):
         chunks = range(math.ceil(self.n / self.chunk_size))
         if progress:
             from tqdm.auto import tqdm
-            chunks = tqdm(chunks, desc=f"rendering {self._kind}", unit="chunk")
+            chunks = tqdm(chunks, desc=f"rendering {self._kind} images", unit="chunk")
         for k in chunks:
             start = k * self.chunk_size
             cached = self._cache.get(k)
@@ -1064,11 +1064,14 @@ class SyntheticFaces(_ProceduralDataset):
     """Cartoon faces with known attributes (face shape, skin, hair and bangs, eyes, mouth, background, accessory).
 
     ``ds[i]`` is a float32 (3, S, S) tensor in ``value_range`` (with ``return_attributes=True`` a tuple
-    ``(image, attributes_dict)``); image ``i`` of a seed is always the same.
+    ``(image, attributes_dict)``); image ``i`` of a seed is always the same, at any ``image_size``.
+    ``ds.attributes`` holds the factors of every image, ``ds.to_uint8()`` renders the whole set and
+    ``ds.save_to_folder(path)`` writes it as image files. ``chunk_size`` images are rendered together and kept as
+    uint8 in a cache of at most ``cache_mb`` megabytes.
     """
 
     _stream = 0xFACE5
-    _kind = "synthetic faces"
+    _kind = "synthetic face"
 
     _draw_params = staticmethod(_face_params)
     _draw = staticmethod(_render_faces)
@@ -1082,7 +1085,7 @@ class SyntheticPaintings(_ProceduralDataset):
     """
 
     _stream = 0xA27
-    _kind = "synthetic paintings"
+    _kind = "synthetic painting"
 
     _draw_params = staticmethod(_painting_params)
     _draw = staticmethod(_render_paintings)
