@@ -40,12 +40,12 @@ def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int 
               device: str | torch.device | None = None) -> Reference:
     """Real-image features (and attributes) of ``n`` images drawn from a dataset or an image tensor with ``seed``."""
     name = resolve_features(features)
-    if isinstance(dataset, torch.Tensor) or hasattr(dataset, "to_uint8"):
+    idx = _pick(len(dataset), n, seed)
+    if isinstance(dataset, torch.Tensor):
+        images, value_range = images_from(dataset[idx], value_range=value_range)
+    elif len(idx) == len(dataset) and hasattr(dataset, "to_uint8"):
         images, value_range = images_from(dataset, value_range=value_range)
-        idx = _pick(images.shape[0], n, seed)
-        images = images[idx]
-    else:
-        idx = _pick(len(dataset), n, seed)
+    else:  # read only the chosen images, not a whole (possibly large, uncached) folder
         images, value_range = images_from(torch.utils.data.Subset(dataset, idx.tolist()),
                                           value_range=getattr(dataset, "value_range", value_range))
     table = getattr(dataset, "attributes", None)

@@ -103,7 +103,7 @@ def _net_from_meta(meta: dict[str, Any]) -> FeatureNet:
 
 @functools.lru_cache(maxsize=4)
 def load_feature_net(path: str | Path | None = None) -> FeatureNet:
-    """Load the package's feature extractor (default: the committed weights) in eval mode, on the CPU."""
+    """Load the package's feature extractor (default: the committed weights) in eval mode; cached per path."""
     path = Path(path) if path is not None else WEIGHTS_PATH
     if not path.is_file():
         raise FileNotFoundError(
@@ -111,7 +111,11 @@ def load_feature_net(path: str | Path | None = None) -> FeatureNet:
             f"`python scripts/train_feature_extractor.py --out {path}`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     net = _net_from_meta(blob["meta"])
-    net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
+    missing, unexpected = net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
+    wrong = [k for k in missing if not k.endswith("num_batches_tracked")] + list(unexpected)
+    if wrong:
+        raise RuntimeError(f"{path} does not match the network its metadata describes (keys {wrong[:4]}); "
+                           f"recreate it with `python scripts/train_feature_extractor.py --out {path}`")
     net.meta = blob["meta"]
     return net.eval().requires_grad_(False)
 

@@ -1,0 +1,252 @@
+"""Metrics on known cases: identical sets, different domains, a collapsed generator, biased attributes, labels."""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from facegen_utils import metrics
+from facegen_utils.datasets.procedural import SyntheticFaces, SyntheticPaintings
+from facegen_utils.metrics import INCEPTION, SYNTHETIC, Features, MetricResult
+from facegen_utils.metrics import features as features_module
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTE = "facegen-synthetic-v1 features, not comparable to published Inception FID"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_inception_weights(tmp_path_factory):
+    """Run every test as on an offline machine without Inception weights."""
+    hub = tmp_path_factory.mktemp("hub")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(metrics.INCEPTION_ENV, raising=False)
+        mp.setattr(torch.hub, "get_dir", lambda: str(hub))
+        features_module._load_inception.cache_clear()
+        yield
+    features_module._load_inception.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def faces() -> SyntheticFaces:
+    return SyntheticFaces(600, seed=0)
+
+
+@pytest.fixture(scope="module")
+def faces_u8(faces) -> torch.Tensor:
+    return faces.to_uint8()
+
+
+@pytest.fixture(scope="module")
+def real(faces_u8) -> Features:
+    return metrics.extract_features(faces_u8[:300])
+
+
+@pytest.fixture(scope="module")
+def other_real(faces_u8) -> Features:
+    return metrics.extract_features(faces_u8[300:])
+
+
+@pytest.fixture(scope="module")
+def paintings() -> Features:
+    return metrics.extract_features(SyntheticPaintings(300, seed=0))
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_feature_extractor", ROOT / "scripts" / "train_feature_extractor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- labels and the feature extractor choice
+
+def test_results_say_which_features_and_sample_sizes():
+    text = str(MetricResult("FID", 12.34, SYNTHETIC, 500, 500))
+    assert text == f"FID ({NOTE}) = 12.34 [n=500/500]"
+    assert repr(MetricResult("FID", 12.34, SYNTHETIC, 500, 500)) == text
+    assert str(MetricResult("KID", 0.0123, INCEPTION, 10, 20, std=0.001)) == "KID (inception-v3 features) = 0.0123 \u00b1 0.001 [n=10/20]"
+
+
+def test_offline_machine_falls_back_to_the_package_features(real, other_real, monkeypatch, tmp_path):
+    assert metrics.resolve_features("auto") == SYNTHETIC
+    assert metrics.available_features() == [SYNTHETIC]
+    result = metrics.fid(real, other_real)
+    assert result.features == SYNTHETIC and NOTE in str(result)
+    with pytest.raises(RuntimeError, match=metrics.INCEPTION_ENV):
+        metrics.resolve_features(INCEPTION)
+    monkeypatch.setenv(metrics.INCEPTION_ENV, str(tmp_path / "missing.pth"))
+    assert metrics.resolve_features("auto") == SYNTHETIC
+    with pytest.raises(ValueError, match="features='bogus'"):
+        metrics.resolve_features("bogus")
+
+
+def test_inception_features_are_used_when_available(faces_u8, monkeypatch):
+    seen = []
+
+    class FakeInception(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.dtype)
+            return x.double().mean(dim=(2, 3)).repeat(1, 4)
+
+    monkeypatch.setattr(features_module, "_inception", lambda: FakeInception())
+    assert metrics.resolve_features("auto") == INCEPTION
+    result = metrics.fid(faces_u8[:50], faces_u8[50:100].float() / 127.5 - 1)
+    assert result.features == INCEPTION and "not comparable" not in str(result)
+    assert seen and set(seen) == {torch.uint8}
+    with pytest.raises(ValueError, match="computed with"):
+        metrics.extract_features(metrics.extract_features(faces_u8[:8], features=SYNTHETIC), features=INCEPTION)
+
+
+def test_inputs_in_any_value_range_and_size_give_the_same_features(faces_u8):
+    u8 = faces_u8[:16]
+    ref = metrics.extract_features(u8).values
+    minus_one = metrics.extract_features(u8.float() / 127.5 - 1).values
+    unit = metrics.extract_features(u8.float() / 255, value_range=(0, 1)).values
+    assert torch.allclose(ref, minus_one, atol=1e-4) and torch.allclose(ref, unit, atol=1e-4)
+    small = metrics.extract_features(SyntheticFaces(16, image_size=32, seed=0))
+    assert small.values.shape == (16, 128)
+    big = metrics.extract_features(SyntheticFaces(16, image_size=128, seed=0)).values
+    assert (big - ref).norm() < 0.5 * ref.norm()
+    with pytest.raises(ValueError, match="empty"):
+        metrics.extract_features(u8[:0])
+
+
+# -- FID / KID
+
+def test_frechet_distance_of_known_gaussians():
+    mu1, mu2 = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0])
+    s1, s2 = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([9.0, 1.0]))
+    expected = 1 + 4 + (1 - 3) ** 2 + (2 - 1) ** 2
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_identical_sets_have_zero_fid_and_full_precision_recall(real):
+    assert metrics.fid(real, real).value == pytest.approx(0.0, abs=1e-6)
+    precision, recall = metrics.precision_recall(real, real)
+    assert precision.value == 1.0 and recall.value == 1.0
+
+
+def test_different_data_give_a_large_fid(real, other_real, paintings, faces_u8):
+    same = metrics.fid(real, other_real).value
+    assert metrics.fid(real, paintings).value > 10 * same
+    noise = torch.randint(0, 256, (300, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert metrics.fid(real, noise).value > 10 * same
+
+
+def test_fid_grows_with_image_damage(real, faces_u8):
+    x = faces_u8[300:].float() / 127.5 - 1
+    g = torch.Generator().manual_seed(0)
+    values = [metrics.fid(real, (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)).value
+              for sigma in (0.0, 0.15, 0.5)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_kid_is_near_zero_for_the_same_distribution(real, other_real, paintings):
+    same = metrics.kid(real, other_real, n_subsets=20)
+    different = metrics.kid(real, paintings, n_subsets=20)
+    assert abs(same.value) < 0.05 * different.value
+    assert same.std is not None and same.features == SYNTHETIC
+
+
+# -- diversity and mode collapse
+
+def test_a_collapsed_generator_is_flagged(real, other_real, faces_u8):
+    collapsed = faces_u8[400:401].repeat(200, 1, 1, 1)
+    report = metrics.mode_collapse_report(real, collapsed)
+    assert report["collapsed"] and report["duplicate_share"] == pytest.approx(1.0)
+    assert report["recall"] < 0.05 and report["diversity_ratio"] < 0.01
+    assert report["features"] == SYNTHETIC
+    healthy = metrics.mode_collapse_report(real, other_real)
+    assert not healthy["collapsed"] and healthy["duplicate_share"] < 0.1
+    assert healthy["diversity_ratio"] == pytest.approx(1.0, abs=0.15) and healthy["recall"] > 0.5
+
+
+def test_duplicate_share_and_diversity(real, other_real, faces_u8):
+    half = torch.cat([faces_u8[300:400], faces_u8[300:400]])
+    assert metrics.duplicate_share(real, half).value == pytest.approx(1.0)
+    assert metrics.duplicate_share(real, other_real).value < 0.1
+    pixels = metrics.diversity(faces_u8[:100], space="pixels")
+    assert pixels.features == metrics.PIXELS and 0.05 < pixels.value < 1.0
+    assert metrics.diversity(faces_u8[:1].repeat(10, 1, 1, 1), space="pixels").value == pytest.approx(0.0, abs=1e-6)
+    assert metrics.diversity(real).value > 0
+
+
+# -- attribute match
+
+def test_attribute_match_is_small_for_real_images_and_large_for_one_hair_colour(faces, faces_u8):
+    table = faces.attributes
+    real = metrics.attribute_match(faces_u8, faces)
+    top = table["hair_color"].value_counts().index[0]
+    only = torch.tensor((table["hair_color"] == top).to_numpy())
+    biased = metrics.attribute_match(faces_u8[only], table)
+    hair = biased.details.set_index("attribute").loc["hair_color", "distance"]
+    assert hair > 0.6 and biased.value > real.value + 0.03
+    assert real.value < 0.15 and real.name == "attribute distance" and real.features == SYNTHETIC
+    assert set(real.details.columns) >= {"attribute", "kind", "distance", "measure", "data", "generated"}
+    predicted = metrics.predict_attributes(faces_u8[:200])
+    assert (predicted["hair_color"].to_numpy() == table["hair_color"].astype(str).to_numpy()[:200]).mean() > 0.8
+
+
+def test_attribute_distances_by_hand():
+    assert metrics.total_variation(["a", "a", "b", "b"], ["a", "a", "a", "a"]) == pytest.approx(0.5)
+    assert metrics.wasserstein_1d([0.0, 1.0], [0.0, 1.0]) == 0.0
+    assert metrics.wasserstein_1d([0.0, 0.0], [2.0, 2.0, 2.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="predicted columns"):
+        metrics.attribute_match(torch.zeros(4, 3, 64, 64, dtype=torch.uint8), pd.DataFrame({"x": [1, 2]}))
+
+
+# -- evaluate
+
+class _TinyG(nn.Module):
+    latent_dim = 8
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3 * 16 * 16)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(z.view(z.shape[0], -1))).view(-1, 3, 16, 16)
+
+
+def test_evaluate_gives_one_labelled_row(faces):
+    torch.manual_seed(0)
+    G = _TinyG().train()
+    ref = metrics.reference(faces, n=120)
+    row = metrics.evaluate(G, ref, n=120, label="tiny")
+    assert list(row.index) == ["tiny"] and G.training
+    assert {"fid", "kid", "kid_std", "precision", "recall", "diversity", "duplicate_share", "collapsed",
+            "attribute_distance", "features", "n_real", "n_fake"} <= set(row.columns)
+    assert row.loc["tiny", "features"] == SYNTHETIC and row.attrs["note"].startswith(SYNTHETIC)
+    again = metrics.evaluate(G, ref, n=120, label="tiny")
+    assert again.loc["tiny", "fid"] == pytest.approx(row.loc["tiny", "fid"])
+    small = SyntheticFaces(100, seed=3)
+    from_dataset = metrics.evaluate(G, small, n=60)
+    assert from_dataset["n_real"].iloc[0] == 60 and "attribute_distance" in from_dataset.columns
+    real_row = metrics.evaluate(faces.to_uint8()[-120:], ref)
+    assert real_row["fid"].iloc[0] < 0.2 * row["fid"].iloc[0] and not real_row["collapsed"].iloc[0]
+    assert math.isfinite(real_row["attribute_distance"].iloc[0])
+
+
+# -- the committed weights and the training script
+
+def test_committed_weights_match_the_training_script():
+    script = _script()
+    assert metrics.WEIGHTS_PATH.stat().st_size < 2_000_000
+    net = metrics.load_feature_net()
+    assert net.meta["config_hash"] == script.config_hash(script.CONFIG)
+    assert net.meta["version"] == SYNTHETIC and net.feature_dim == 128
+    assert script.check(metrics.WEIGHTS_PATH, script.CONFIG) == []
+
+
+def test_training_script_smoke_run(tmp_path):
+    out = tmp_path / "w.pt"
+    assert _script().main(["--steps", "2", "--n", "32", "--out", str(out)]) == 0
+    net = metrics.load_feature_net(out)
+    heads = {h["column"] for h in net.meta["heads"]}
+    assert {"domain", "degradation", "hair_color", "horizon"} <= heads
+    assert net.embed(torch.rand(2, 3, 64, 64)).shape == (2, 128)
