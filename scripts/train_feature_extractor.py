@@ -12,9 +12,11 @@ Inception-v3 weights are not on disk. It is a small CNN (``facegen_utils.metrics
    classification, continuous ones as regression of the standardised value -- these heads are the attribute
    predictor of ``facegen_utils.metrics.attribute_match``.
 
-Reproduce the committed weights (``facegen_utils/assets/facegen-synthetic-v1.pt``) with::
+Reproduce the committed weights (``facegen_utils/assets/facegen-synthetic-v1.pt``, 0.85 MB) with::
 
     python scripts/train_feature_extractor.py
+
+which took 946 s (2,000 steps of 64 images) on a 2-core CPU shared with other jobs.
 
 Everything is fixed by ``CONFIG`` below (seed 0, procedural data seeds 1 and 2, one CPU thread, deterministic
 algorithms), so the same torch version on the same kind of CPU reproduces the weights; the file stores the hash of
