@@ -206,10 +206,6 @@ def diversity(images: Any, *, space: str = "features", features: str = "auto",
     return MetricResult("mean pairwise distance", _mean_pairwise(x), label, n_fake=int(x.shape[0]))
 
 
-def _nn_distance(x: torch.Tensor) -> torch.Tensor:
-    return _knn_radius(x, 1)
-
-
 def duplicate_share(real: Any, fake: Any, *, quantile: float = 0.01, features: str = "auto",
                     value_range: Sequence[float] = (-1.0, 1.0), seed: int = 0, batch_size: int = 256,
                     device: str | torch.device | None = None) -> MetricResult:
@@ -227,8 +223,8 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
     for f in (fr, ff):
         _need(f, 2, "the duplicate share")
     m = min(len(fr), len(ff))
-    real_nn = _nn_distance(_subset(fr.values, m, seed))
-    fake_nn = _nn_distance(_subset(ff.values, m, seed + 1))
+    real_nn = _knn_radius(_subset(fr.values, m, seed), 1)
+    fake_nn = _knn_radius(_subset(ff.values, m, seed + 1), 1)
     threshold = max(float(torch.quantile(real_nn, quantile)), 1e-6 * float(real_nn.median()))
     return float((fake_nn <= threshold).double().mean()), threshold
 
