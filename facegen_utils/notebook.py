@@ -44,6 +44,7 @@ COMMON_PARAMETERS: tuple[str, ...] = (
 )
 _IGNORED_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "display"}
 _PAPERMILL_MARKER = "# Parameters"
+_CHECKED_FLAG = "_facegen_parameters_checked"
 
 
 def _knobs(notebook: str) -> list[str]:
@@ -150,12 +151,26 @@ def _output_dir(notebook: str, value: Any, source: str) -> Path:
     return Path(value) / name if source == "environment" else Path(value)
 
 
+def _inline_figures() -> None:
+    """Show matplotlib figures inline when running inside IPython (papermill and nbval kernels included)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
           seed_everything: bool = True) -> NotebookRun:
     """Validate the parameters in ``namespace`` (a notebook's ``globals()``) and resolve the notebook's setting."""
     key, _ = profiles.resolve_notebook(notebook)
     accepted = parameters(key)
-    unknown = [n for n in _user_names(namespace) if n not in accepted]
+    injected = injected_names(namespace)
+    # every global is a parameter the first time; a re-run of this cell also sees the notebook's own variables
+    candidates = injected if namespace.get(_CHECKED_FLAG) else set(_user_names(namespace)) | injected
+    unknown = sorted(n for n in candidates if n not in accepted)
     if unknown:
         name = unknown[0]
         raise ValueError(f"unknown parameter {name!r} for notebook {profiles.NOTEBOOKS[key]}"
@@ -165,7 +180,6 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
         raise ValueError(f"the parameters cell of {profiles.NOTEBOOKS[key]} lacks {', '.join(missing)}; "
                          "restore it from the repository")
     env = profiles.env_defaults(environ)
-    injected = injected_names(namespace)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name in accepted:
@@ -191,6 +205,9 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
         run.profile(variant)  # validates every value now, before any work is done
     run.device = resolve_device(run.profile().device)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(namespace, dict):
+        namespace[_CHECKED_FLAG] = True
+    _inline_figures()
     if seed_everything:
         seed = run.profile().seed
         random.seed(seed)

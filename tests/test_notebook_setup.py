@@ -80,3 +80,14 @@ def test_environment_output_dir_is_a_parent_for_every_notebook(tmp_path) -> None
     run = notebook.setup("05", ns, environ={"FACEGEN_OUTPUT_DIR": str(tmp_path / "all")})
     assert run.output_dir == tmp_path / "all" / profiles.NOTEBOOKS["05"]
     assert run.profile().output_dir == str(run.output_dir)
+
+
+def test_re_running_the_setup_cell_ignores_the_notebooks_own_variables(tmp_path) -> None:
+    ns = namespace(tmp_path)
+    notebook.setup("05", ns, environ={})
+    ns["trainer_steps"] = 3  # a variable made by a later cell
+    assert notebook.setup("05", ns, environ={}).profile().profile == "quick"
+    ns["In"].append("# Parameters\nepoch = 2\n")
+    ns["epoch"] = 2
+    with pytest.raises(ValueError, match="unknown parameter 'epoch'"):
+        notebook.setup("05", ns, environ={})
