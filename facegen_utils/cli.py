@@ -27,6 +27,16 @@ from facegen_utils import profiles
 PROG = "python -m facegen_utils"
 RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
 
+EXAMPLES = f"""examples:
+  {PROG} prepare --dataset celeba --data-dir data/celeba
+  {PROG} train --model dcgan --dataset synthetic-faces --epochs 1 --out runs/x
+  {PROG} train --resume --epochs 5 --out runs/x
+  {PROG} train --profile 05:report --data-dir data/celeba --out runs/celeba
+  torchrun --nproc_per_node 2 -m facegen_utils train --profile 05:report --out runs/ddp
+  {PROG} sample --checkpoint runs/x/checkpoint.pt --n 64 --out grid.png
+  {PROG} run-all --profile quick --out outputs
+"""
+
 #: a model's natural objective when --objective is not given
 DEFAULT_OBJECTIVE = {"keras-vae": "vae", "keras-wgan": "wgan-clip", "mlp-wgan-gp": "wgan-gp"}
 # train options that describe the data and model; --resume reads them back from run.json when not given
@@ -131,9 +141,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of all subcommands."""
     parser = _Parser(
-        prog=PROG,
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="facegen: prepare datasets, train and sample the models of the five notebooks.",
-        epilog=f"Run '{PROG} COMMAND --help' for the options of one command.")
+        epilog=EXAMPLES + f"\nRun '{PROG} COMMAND --help' for the options of one command.")
     parser.add_argument("--version", action="version", version=f"facegen_utils {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
