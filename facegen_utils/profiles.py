@@ -349,10 +349,11 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
                                 knobs={"comparison_epochs": (3, 6, 12)}),
         ("02", "wgan-gp"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=10, batch_size=32,
                                 sample_every=1, checkpoint_every=5, knobs={"more_epochs": 5}),
-        ("03", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=64),
-        ("04", "gan"): dict(dataset="synthetic-paintings", image_size=32, limit=1024, epochs=4, batch_size=64,
-                            model_options={"base_channels": 16},
-                            knobs={"iterations_per_prior": 64}),
+        ("03", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=8, batch_size=32,
+                            lr_D=5e-5, model_options={"conv_channels": 64}),
+        ("04", "gan"): dict(dataset="synthetic-paintings", image_size=32, limit=1024, epochs=7, batch_size=32,
+                            lr=6e-4, model_options={"base_channels": 16},
+                            knobs={"iterations_per_prior": 224}),
         ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=10, batch_size=64,
                             lr=2e-4, model_options={"base_channels": 16},
                             knobs={"grid_epochs": (1, 2, 4, 6, 8, 10)}),
@@ -418,6 +419,8 @@ def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
         elif old != new:
             if key == "limit":
                 old, new = old or "all", new or "all"
+            elif key == "lr_D":
+                old, new = old or "same as lr", new or "same as lr"
             lines.append(f"{key}: {_describe(old)} -> {_describe(new)}")
     return tuple(lines)
 

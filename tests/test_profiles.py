@@ -144,6 +144,12 @@ def test_bad_environment_values_name_the_variable(env, words):
         assert word in str(info.value)
 
 
+def test_noise_study_epochs_hold_the_iterations_per_prior():
+    for name in ("smoke", "quick"):
+        p = profiles.get("04", name)
+        assert p.epochs == profiles.epochs_for_iterations(p.iterations_per_prior, p.limit, p.batch_size)
+
+
 def test_epochs_for_iterations():
     assert profiles.epochs_for_iterations(400, 300, 128) == 200
     assert profiles.epochs_for_iterations(400, 300, 128, drop_last=False) == 134
