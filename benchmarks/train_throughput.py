@@ -19,7 +19,7 @@ are) for a few epochs from scratch, cache build included, against the same refer
 Targets (issue "Performance") are printed with PASS / BELOW labels; nothing is asserted. Compare figures only as
 ratios measured in one run: other processes on a shared machine move absolute numbers.
 
-    python benchmarks/train_throughput.py                 # all families, default sizes (quiet 2-core CPU: ~5 min)
+    python benchmarks/train_throughput.py                 # all families, default sizes (~10 min on the shared 2-core CPU)
     python benchmarks/train_throughput.py --quick         # a short run
     python benchmarks/train_throughput.py --device cuda --batch-size 128 --steps 200
 """
