@@ -19,7 +19,7 @@ are) for a few epochs from scratch, cache build included, against the same refer
 Targets (issue "Performance") are printed with PASS / BELOW labels; nothing is asserted. Compare figures only as
 ratios measured in one run: other processes on a shared machine move absolute numbers.
 
-    python benchmarks/train_throughput.py                 # all families, default sizes (~10 min on the shared 2-core CPU)
+    python benchmarks/train_throughput.py                 # all families, default sizes (~5 min on a quiet 2-core CPU)
     python benchmarks/train_throughput.py --quick         # a short run
     python benchmarks/train_throughput.py --device cuda --batch-size 128 --steps 200
 """
@@ -478,13 +478,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N")
-    parser.add_argument("--steps", type=int, help="timed iterations per loop (default: CPU 4, GPU 200; "
+    parser.add_argument("--steps", type=int, help="timed iterations per loop (default: CPU 3, GPU 200; "
                                                   "the reference loop on a GPU at most 40)")
     parser.add_argument("--warmup", type=int, help="untimed iterations first (default: CPU 2, GPU 20)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: CPU 64, GPU 128 as in report 004)")
     parser.add_argument("--families", help="comma-separated subset of: " + ", ".join(f.label for f in FAMILIES))
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference (tutorial: 2)")
-    parser.add_argument("--mixed-images", type=int, help="mixed-size JPEGs for the MLP WGAN-GP run (default 384)")
+    parser.add_argument("--mixed-images", type=int, help="mixed-size JPEGs for the MLP WGAN-GP run (default 256)")
     parser.add_argument("--mixed-epochs", type=int, default=3, help="epochs of the mixed-size run (default 3)")
     parser.add_argument("--no-compile", action="store_true", help="do not torch.compile on CUDA")
     parser.add_argument("--repeats", type=int, help="alternating runs of each loop, best kept (default: 2, "
@@ -509,10 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu = device.type == "cuda"
     batch = args.batch_size or (128 if gpu else 64)
     warmup = args.warmup if args.warmup is not None else (20 if gpu else (1 if args.quick else 2))
-    steps = args.steps or (200 if gpu else (3 if args.quick else 4))
+    steps = args.steps or (200 if gpu else 3)
     repeats = args.repeats or (1 if args.quick else 2)
     ref_steps = min(steps, 40) if gpu else steps
-    mixed_n = args.mixed_images or (256 if args.quick else 384)
+    mixed_n = args.mixed_images or (128 if args.quick else 256)
     mixed_epochs = 2 if args.quick and args.mixed_epochs == 3 else args.mixed_epochs
     families = FAMILIES
     if args.families:
