@@ -90,6 +90,24 @@ def test_to_uint8_matches_items(cls):
 
 
 @pytest.mark.parametrize("cls", KINDS)
+def test_to_uint8_renders_once_when_the_set_fits_the_cache(cls, monkeypatch):
+    ds = cls(20, image_size=16, chunk_size=8)
+    first = ds.to_uint8()
+    calls = []
+    monkeypatch.setattr(ds, "render", lambda idx: calls.append(idx) or pytest.fail("rendered again"))
+    second = ds.to_uint8()
+    assert calls == [] and torch.equal(first, second)
+    second.zero_()                                   # callers own their copy: the cache is untouched
+    assert torch.equal(ds.to_uint8(), first)
+
+
+def test_to_uint8_beyond_the_cache_budget_renders_without_keeping():
+    ds = SyntheticFaces(20, image_size=16, chunk_size=8, cache_mb=0.001)
+    assert torch.equal(ds.to_uint8(), SyntheticFaces(20, image_size=16, chunk_size=8).to_uint8())
+    assert len(ds._cache) == 0
+
+
+@pytest.mark.parametrize("cls", KINDS)
 def test_attributes_table(cls):
     ds = cls(300, image_size=32)
     table = ds.attributes

@@ -1018,14 +1018,22 @@ class _ProceduralDataset(Dataset):
 
     # -- bulk access
     def to_uint8(self, *, progress: bool = False) -> torch.Tensor:
-        """The whole dataset as uint8 (N, 3, S, S), rendered chunk by chunk."""
+        """The whole dataset as uint8 (N, 3, S, S), rendered chunk by chunk.
+
+        When the whole set fits in ``cache_mb`` the rendered chunks stay cached, so a second call (the trainer,
+        then the metrics' reference, then a second trainer) copies instead of rendering again.
+        """
         out = torch.empty((self.n, 3, self.image_size, self.image_size), dtype=torch.uint8)
+        keep = out.numel() <= self.cache_mb * 2 ** 20
         chunks = range(math.ceil(self.n / self.chunk_size))
         if progress:
             from tqdm.auto import tqdm
             chunks = tqdm(chunks, desc=f"rendering {self._kind} images", unit="chunk")
         for k in chunks:
             start = k * self.chunk_size
+            if keep:
+                out[start:start + self.chunk_size] = self._chunk(k)
+                continue
             cached = self._cache.get(k)
             out[start:start + self.chunk_size] = cached if cached is not None else \
                 self.render(np.arange(start, min(self.n, start + self.chunk_size)))
