@@ -353,6 +353,22 @@ def test_keras_models_use_glorot_uniform_and_zero_bias() -> None:
             assert torch.count_nonzero(m.bias) == 0
 
 
+def _bn_momenta(modelset: models.ModelSet) -> set[float]:
+    nets = [modelset.vae] if modelset.vae is not None else [modelset.G, modelset.D]
+    return {layer.momentum for net in nets for layer in net.modules()
+            if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+@pytest.mark.parametrize("name", ["keras-gan", "keras-wgan", "keras-vae", "mlp-gan"])
+def test_keras_batch_norm_momentum_is_an_option(name: str) -> None:
+    assert _bn_momenta(models.build(name, image_size=32)) == {0.01}          # Keras' momentum 0.99
+    faster = models.build(name, image_size=32, bn_momentum=0.1)
+    assert _bn_momenta(faster) == {0.1}
+    assert models.build(**faster.config()).options["bn_momentum"] == 0.1     # survives a rebuild (checkpoints)
+    with pytest.raises(ValueError, match="bn_momentum"):
+        models.build(name, image_size=32, bn_momentum=1.5)
+
+
 def test_sigmoid_flag(dcgan: models.ModelSet) -> None:
     D_sig = models.build("dcgan", sigmoid=True).D
     D_sig.load_state_dict(dcgan.D.state_dict())

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ._common import keras_init_
+from ._common import KERAS_BATCH_NORM, keras_init_
 from .dcgan import Discriminator, Generator
 from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
 from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
@@ -52,6 +52,24 @@ class _Entry:
     description: str
 
 
+#: PyTorch momentum of Keras' BatchNormalization default (Keras momentum 0.99). Short runs may raise it (the
+#: ``bn_momentum`` option): with 0.01 the running statistics still weigh their initial values by 0.99**steps, so
+#: a generator trained a few hundred steps makes washed-out grey images in eval mode.
+KERAS_BN_MOMENTUM = KERAS_BATCH_NORM["momentum"]
+
+
+def _with_bn_momentum(momentum: float, *modules: nn.Module | None) -> tuple[nn.Module | None, ...]:
+    """Set the running-statistics momentum of every BatchNorm layer in ``modules``; return them."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 < momentum <= 1.0:
+        raise ValueError(f"bn_momentum={momentum!r} must lie in (0, 1] (PyTorch convention: the weight of the new "
+                         f"batch statistic; Keras momentum 0.99 is {KERAS_BN_MOMENTUM})")
+    for module in modules:
+        for layer in module.modules() if module is not None else ():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                layer.momentum = float(momentum)
+    return modules
+
+
 def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channels: int = 3, sigmoid: bool = False):
     G = Generator(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels)
     D = Discriminator(image_size=image_size, base_channels=base_channels, channels=channels, sigmoid=sigmoid)
@@ -59,22 +77,25 @@ def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channel
 
 
 def _keras_gan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
-               negative_slope: float = 0.3, dropout: float = 0.3):
+               negative_slope: float = 0.3, dropout: float = 0.3, bn_momentum: float = KERAS_BN_MOMENTUM):
     common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
               "kernel_size": kernel_size, "negative_slope": negative_slope}
-    return KerasGenerator(latent_dim, **common), KerasDiscriminator(dropout=dropout, **common), None
+    return _with_bn_momentum(bn_momentum, KerasGenerator(latent_dim, **common),
+                             KerasDiscriminator(dropout=dropout, **common), None)
 
 
 def _keras_wgan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
-                negative_slope: float = 0.3):
+                negative_slope: float = 0.3, bn_momentum: float = KERAS_BN_MOMENTUM):
     common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
               "kernel_size": kernel_size, "negative_slope": negative_slope}
-    return KerasGenerator(latent_dim, **common), KerasCritic(**common), None
+    return _with_bn_momentum(bn_momentum, KerasGenerator(latent_dim, **common), KerasCritic(**common), None)
 
 
-def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4):
+def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
+               bn_momentum: float = KERAS_BN_MOMENTUM):
     vae = ConvVAE(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels,
                   kernel_size=kernel_size)
+    _with_bn_momentum(bn_momentum, vae)
     return vae.decoder, None, vae
 
 
@@ -88,12 +109,13 @@ def _mlp_wgan_gp(latent_dim: int, image_size: int, *, channels: int = 3,
 
 
 def _mlp_gan(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims: tuple[int, ...] = (512, 256),
-             seed_channels: int = 16, conv_channels: int = 128, kernel_size: int = 5, negative_slope: float = 0.3):
+             seed_channels: int = 16, conv_channels: int = 128, kernel_size: int = 5, negative_slope: float = 0.3,
+             bn_momentum: float = KERAS_BN_MOMENTUM):
     G = UpsampleConvGenerator(latent_dim, image_size=image_size, channels=channels, seed_channels=seed_channels,
                               conv_channels=conv_channels, kernel_size=kernel_size, negative_slope=negative_slope)
     D = keras_init_(MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
                                      negative_slope=negative_slope))
-    return G, D, None
+    return _with_bn_momentum(bn_momentum, G, D, None)
 
 
 _REGISTRY: dict[str, _Entry] = {
