@@ -360,9 +360,9 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
         ("04", "gan"): dict(dataset="synthetic-paintings", image_size=32, limit=1024, epochs=7, batch_size=32,
                             lr=6e-4, model_options={"base_channels": 16},
                             knobs={"iterations_per_prior": 224}),
-        ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=10, batch_size=64,
-                            lr=2e-4, model_options={"base_channels": 16},
-                            knobs={"grid_epochs": (1, 2, 4, 6, 8, 10)}),
+        ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=15, batch_size=64,
+                            lr=2e-4, model_options={"base_channels": 32},
+                            knobs={"grid_epochs": (1, 3, 6, 9, 12, 15)}),
     },
     "smoke": {
         ("01", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),

@@ -169,6 +169,23 @@ def test_batches_come_from_a_seeded_permutation_shared_out_between_ranks(faces):
     torch.testing.assert_close(slow, fast)
 
 
+def test_adam_on_the_cpu_is_fused_and_follows_the_plain_update(faces):
+    trainer = Trainer(tiny("dcgan"), faces, config(device="cpu", betas=(0.5, 0.999)))
+    assert all(group["fused"] for opt in trainer.optimizers.values() for group in opt.param_groups)
+    fused = trainer.optimizers["D"]
+    module = trainer.models.D
+    plain = torch.optim.Adam([p.detach().clone().requires_grad_() for p in module.parameters()],
+                             lr=fused.defaults["lr"], betas=(0.5, 0.999))
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in module.parameters()]
+        for params, opt in ((list(module.parameters()), fused), (plain.param_groups[0]["params"], plain)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+    for p, q in zip(module.parameters(), plain.param_groups[0]["params"]):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+
+
 def test_bad_settings_are_named(faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
