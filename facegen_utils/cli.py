@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     t.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA")
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
-    t.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory format (default: on for convolutional models on CPU and CUDA)")
     t.add_argument("--ema", type=_unit_float, help="EMA decay of the generator, e.g. 0.999")
     t.add_argument("--sample-every", type=_int_at_least(0), help="epochs between progress grids")
     t.add_argument("--checkpoint-every", type=_int_at_least(0), help="epochs between checkpoints (0: at the end)")

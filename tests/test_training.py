@@ -186,6 +186,19 @@ def test_adam_on_the_cpu_is_fused_and_follows_the_plain_update(faces):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_channels_last_is_automatic_for_convolutional_models_on_the_cpu(faces):
+    def conv_weight(trainer):
+        return next(p for p in trainer.models.D.parameters() if p.dim() == 4)
+
+    auto = Trainer(tiny("dcgan"), faces, config(device="cpu"))
+    assert auto.channels_last and conv_weight(auto).is_contiguous(memory_format=torch.channels_last)
+    off = Trainer(tiny("dcgan"), faces, config(device="cpu", channels_last=False))
+    assert not off.channels_last and conv_weight(off).is_contiguous()
+    assert not Trainer(tiny("mlp-wgan-gp"), faces, config(device="cpu", objective="wgan-gp")).channels_last
+    with pytest.raises(ValueError, match="channels_last"):
+        config(channels_last="yes")
+
+
 def test_bad_settings_are_named(faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")

@@ -44,7 +44,8 @@ class TrainConfig:
     seed: int = 0                     # seeds the data order, the latents, the fixed grid and torch's global RNG
     device: str = "auto"              # "auto" -> cuda, mps, cpu; or "cpu", "cuda", "cuda:1", "mps"
     amp: str = "off"                  # autocast: "off" | "bf16" | "fp16" (fp16 adds a GradScaler); for GPUs
-    channels_last: bool = False       # NHWC memory format for models and batches (helps tensor cores)
+    channels_last: bool | None = None  # NHWC memory format for models and batches; None -> on for convolutional
+                                      #   models on CPU (oneDNN) and CUDA (tensor cores), off otherwise
     compile: bool = False             # torch.compile the networks for the training steps
     gpu_dataset: str = "auto"         # keep the uint8 images on the GPU: "auto" (when they fit) | "on" | "off"
     hflip: bool = False               # random horizontal flips of the real images, done on the device
@@ -72,6 +73,8 @@ class TrainConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("sample_every", "checkpoint_every", "num_workers", "seed"):
             _check_int(name, getattr(self, name), minimum=0)
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
+            raise ValueError(f"TrainConfig: channels_last={self.channels_last!r} must be True, False or None (automatic).")
         if self.limit is not None:
             _check_int("limit", self.limit, minimum=1)
         for name in ("lr", "clip_value"):
