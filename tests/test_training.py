@@ -199,6 +199,17 @@ def test_channels_last_is_automatic_for_convolutional_models_on_the_cpu(faces):
         config(channels_last="yes")
 
 
+def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(faces, monkeypatch):
+    batch_sizes = []
+    joint = Trainer(tiny("keras-wgan"), faces, config(objective="wgan-clip", optimizer="rmsprop"))
+    bn = Trainer(tiny("dcgan"), faces, config())
+    for trainer in (joint, bn):
+        monkeypatch.setattr(trainer, "_D", lambda x, D=trainer._D: batch_sizes.append(len(x)) or D(x))
+        batch_sizes.clear()
+        trainer._adversarial_step(next(iter(trainer.batches.epoch(0))), train_G=False)
+        assert batch_sizes == ([32] if trainer is joint else [16, 16])
+
+
 def test_bad_settings_are_named(faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
