@@ -178,14 +178,17 @@ class WeightClipper:
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, *,
              beta: float = 1.0, reconstruction: Literal["bce", "mse"] = "bce",
-             reduction: Literal["mean", "sum"] = "mean") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             reduction: Literal["mean", "sum"] = "mean",
+             check_range: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """VAE loss -> (total, reconstruction term, KL term) with total = reconstruction + beta * KL.
 
     Both terms are summed over a sample's pixels (C x H x W) / latent units, then averaged over the batch
     (``reduction="mean"``) or summed over it (``"sum"``). ``reconstruction="bce"`` expects the decoder's
     sigmoid output and targets in [0, 1]; ``"mse"`` is the squared error. KL(N(mu, exp(logvar)) || N(0, I)) =
     -0.5 * sum(1 + logvar - mu^2 - exp(logvar)). Keras' ``binary_crossentropy`` averages over the channel axis
-    first, so the Keras example's reconstruction figure is this one divided by C.
+    first, so the Keras example's reconstruction figure is this one divided by C. With BCE, ``check_range``
+    verifies that targets and reconstructions lie in [0, 1] (a clear error instead of NaNs); the check reads four
+    numbers back from the device, so a training loop on a GPU does it once, not every step.
     """
     if recon.shape != x.shape:
         raise ValueError(f"vae_loss: recon {tuple(recon.shape)} and x {tuple(x.shape)} must have the same shape.")
@@ -197,7 +200,7 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
     n = x.shape[0]
     with torch.autocast(device_type=x.device.type, enabled=False):
         recon32, x32 = recon.float(), x.float()
-        if reconstruction == "bce":
+        if reconstruction == "bce" and check_range:
             x_lo, x_hi, r_lo, r_hi = torch.stack([x32.min(), x32.max(), recon32.min(), recon32.max()]).tolist()
             if x_lo < 0.0 or x_hi > 1.0:
                 raise ValueError(f"vae_loss: BCE reconstruction needs targets x in [0, 1], but x spans "
@@ -206,6 +209,7 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
             if r_lo < 0.0 or r_hi > 1.0:
                 raise ValueError(f"vae_loss: BCE reconstruction needs probabilities (a sigmoid output) in [0, 1], "
                                  f"but recon spans [{r_lo:.3g}, {r_hi:.3g}]; end the decoder with a sigmoid.")
+        if reconstruction == "bce":
             per_pixel = F.binary_cross_entropy(recon32, x32, reduction="none")
         elif reconstruction == "mse":
             per_pixel = (recon32 - x32) ** 2

@@ -298,6 +298,24 @@ def test_vae_loss_clear_errors() -> None:
         losses.vae_loss(recon[:2], x, mu, logvar)
 
 
+def test_vae_loss_range_check_can_be_skipped_and_the_engine_checks_once(monkeypatch) -> None:
+    recon, x, mu, logvar = _vae_inputs()
+    torch.testing.assert_close(losses.vae_loss(recon, x, mu, logvar, check_range=False)[0],
+                               losses.vae_loss(recon, x, mu, logvar)[0])
+
+    from facegen_utils import models
+    from facegen_utils.datasets.procedural import SyntheticFaces
+    from facegen_utils.training import Trainer, TrainConfig
+
+    flags = []
+    real_vae_loss = losses.vae_loss
+    monkeypatch.setattr(losses, "vae_loss", lambda *a, **k: flags.append(k["check_range"]) or real_vae_loss(*a, **k))
+    vae = models.build("keras-vae", image_size=16, latent_dim=4, base_channels=4)
+    Trainer(vae, SyntheticFaces(48, image_size=16, value_range=(0, 1)),
+            TrainConfig(objective="vae", epochs=1, batch_size=16, sample_every=0, device="cpu")).fit()
+    assert flags == [True, False, False]
+
+
 def test_vae_loss_under_autocast_matches_float32() -> None:
     recon, x, mu, logvar = _vae_inputs()
     plain = losses.vae_loss(recon, x, mu, logvar)

@@ -134,6 +134,7 @@ class Trainer:
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
+        self._vae_range_checked = False
 
         self.epoch = 0  # epochs completed
         self.step = 0   # iterations (batches) completed
@@ -428,8 +429,11 @@ class Trainer:
         """One VAE step: encode, sample, decode, reconstruction + beta * KL."""
         with self._autocast():
             recon, mu, logvar = self._vae(real)
+        # the value-range check waits for the device: once per process is enough (the data and the sigmoid stay)
         loss, recon_term, kl = losses.vae_loss(recon, real, mu, logvar, beta=self.config.vae_beta,
-                                               reconstruction=self.config.vae_reconstruction)
+                                               reconstruction=self.config.vae_reconstruction,
+                                               check_range=not self._vae_range_checked)
+        self._vae_range_checked = True
         self._optimise("vae", loss)
         self._update_ema()
         return {"loss": loss, "recon": recon_term, "kl": kl}
