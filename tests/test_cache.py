@@ -225,3 +225,22 @@ def test_a_stale_build_lock_is_taken_over(folder, cache_dir, decodes):
     os.utime(lock, (1, 1))
     assert ds.to_uint8().shape == (6, 3, 16, 16)
     assert len(decodes) == 6 and not lock.exists()
+
+
+def test_decoding_progress_bar_obeys_tqdm_disable():
+    # tqdm reads TQDM_* variables when it is imported, so each case runs in a fresh interpreter
+    import subprocess
+    import sys
+
+    script = ("import numpy as np; from pathlib import Path; from facegen_utils.datasets.cache import decode_into; "
+              "out = np.zeros((3, 2), dtype=np.uint8); "
+              "decode_into(out, [Path(f'{i}.jpg') for i in range(3)], "
+              "lambda p: np.full(2, int(p.stem), dtype=np.uint8), progress=True, desc='decoding test'); "
+              "print(out[:, 0].tolist())")
+    for disable, shown in (("1", False), (None, True)):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TQDM_")}
+        if disable:
+            env["TQDM_DISABLE"] = disable
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "[0, 1, 2]"
+        assert ("decoding test" in done.stderr) == shown, done.stderr

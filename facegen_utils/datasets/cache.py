@@ -79,7 +79,8 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
         return stop - start
 
     starts = range(0, len(paths), _CHUNK)
-    with tqdm(total=len(paths), desc=desc, unit="img", disable=not progress) as bar, \
+    # an explicit disable= would override TQDM_DISABLE=1; leave the bar to tqdm's environment defaults when shown
+    with tqdm(total=len(paths), desc=desc, unit="img", **({} if progress else {"disable": True})) as bar, \
             ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
         for fut in as_completed([pool.submit(work, s) for s in starts]):
             bar.update(fut.result())
