@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from facegen_utils import models
-from facegen_utils.datasets.procedural import SyntheticFaces
 from facegen_utils.models import ArchitectureMismatchError
 from facegen_utils.training import Trainer, TrainConfig
 from facegen_utils.training import checkpoint as ckpt
 
-SIZE = 16
+SIZE = 16  # the image size of the conftest fixture tiny_faces
+pytestmark = pytest.mark.usefixtures("one_thread")
 # keras-gan: dropout in D (global RNG), BatchNorm buffers; EMA and flips add state and the per-step noise stream
 CONFIG = {"epochs": 2, "batch_size": 16, "ema": 0.9, "hflip": True, "log_every": 2, "sample_every": 1}
 
@@ -20,25 +20,11 @@ def keras_gan(**options) -> models.ModelSet:
     return models.build("keras-gan", image_size=SIZE, latent_dim=8, **{"base_channels": 8, **options})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train several times faster on one thread than on two busy ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def faces() -> SyntheticFaces:
-    return SyntheticFaces(n=48, image_size=SIZE, seed=0)
-
-
-@pytest.fixture(scope="module")
-def straight(faces, tmp_path_factory) -> Trainer:
+def straight(tiny_faces, tmp_path_factory) -> Trainer:
     """Two epochs in one go: the reference every resumed run must equal bit for bit."""
     out = tmp_path_factory.mktemp("straight")
-    trainer = Trainer(keras_gan(), faces, TrainConfig(**CONFIG, out_dir=str(out)))
+    trainer = Trainer(keras_gan(), tiny_faces, TrainConfig(**CONFIG, out_dir=str(out)))
     trainer.fit()
     return trainer
 
@@ -57,10 +43,10 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
     assert torch.equal(sa["rng"]["torch"], sb["rng"]["torch"])
 
 
-def test_one_epoch_plus_resume_equals_two_epochs_bit_for_bit(faces, straight, tmp_path):
-    first = Trainer(keras_gan(), faces, TrainConfig(**CONFIG, out_dir=str(tmp_path)))
+def test_one_epoch_plus_resume_equals_two_epochs_bit_for_bit(tiny_faces, straight, tmp_path):
+    first = Trainer(keras_gan(), tiny_faces, TrainConfig(**CONFIG, out_dir=str(tmp_path)))
     first.fit(1)
-    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", faces)
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces)
     assert (resumed.epoch, resumed.step) == (1, 3)
     resumed.fit()
     assert_same_state(straight, resumed)
@@ -68,8 +54,8 @@ def test_one_epoch_plus_resume_equals_two_epochs_bit_for_bit(faces, straight, tm
     assert (tmp_path / "losses.csv").read_text() == (straight.last_checkpoint.parent / "losses.csv").read_text()
 
 
-def test_keyboard_interrupt_writes_a_checkpoint_that_resumes_exactly(faces, straight, tmp_path):
-    trainer = Trainer(keras_gan(), faces, TrainConfig(**CONFIG, out_dir=str(tmp_path)))
+def test_keyboard_interrupt_writes_a_checkpoint_that_resumes_exactly(tiny_faces, straight, tmp_path):
+    trainer = Trainer(keras_gan(), tiny_faces, TrainConfig(**CONFIG, out_dir=str(tmp_path)))
 
     def interrupt(t: Trainer) -> None:
         if t.step == 5:
@@ -82,13 +68,13 @@ def test_keyboard_interrupt_writes_a_checkpoint_that_resumes_exactly(faces, stra
     assert (state["epoch"], state["step"]) == (1, 5)
     assert state["history"]["step"].tolist() == [1, 2, 3, 4, 5]
 
-    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", faces)
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces)
     resumed.fit()
     assert_same_state(straight, resumed)
 
 
-def test_a_crash_while_saving_leaves_the_previous_checkpoint(faces, tmp_path, monkeypatch):
-    trainer = Trainer(keras_gan(), faces, TrainConfig(**{**CONFIG, "epochs": 1}, out_dir=str(tmp_path)))
+def test_a_crash_while_saving_leaves_the_previous_checkpoint(tiny_faces, tmp_path, monkeypatch):
+    trainer = Trainer(keras_gan(), tiny_faces, TrainConfig(**{**CONFIG, "epochs": 1}, out_dir=str(tmp_path)))
     trainer.fit()
     path = tmp_path / "checkpoint.pt"
     good = path.read_bytes()
@@ -107,33 +93,33 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(faces, tmp_path, mo
                                                            "samples"]
 
 
-def test_numbered_checkpoints_are_kept_on_request_and_overrides_apply(faces, tmp_path):
+def test_numbered_checkpoints_are_kept_on_request_and_overrides_apply(tiny_faces, tmp_path):
     config = TrainConfig(**{**CONFIG, "epochs": 2, "ema": None}, out_dir=str(tmp_path), keep_checkpoints=True)
-    Trainer(keras_gan(), faces, config).fit()
+    Trainer(keras_gan(), tiny_faces, config).fit()
     assert ckpt.load(tmp_path / "checkpoint_epoch_0001.pt")["epoch"] == 1
     assert ckpt.load(tmp_path / "checkpoint_epoch_0002.pt")["epoch"] == 2
-    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint_epoch_0001.pt", faces,
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint_epoch_0001.pt", tiny_faces,
                                       config_overrides={"lr": 1e-5, "epochs": 3})
     assert resumed.config.epochs == 3 and resumed.optimizers["G"].param_groups[0]["lr"] == 1e-5
     with pytest.raises(ValueError, match="did you mean 'epochs'"):
-        Trainer.from_checkpoint(tmp_path / "checkpoint.pt", faces, config_overrides={"epoch": 3})
+        Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces, config_overrides={"epoch": 3})
 
 
-def test_a_checkpoint_of_another_architecture_is_rejected_clearly(faces, straight, tmp_path):
+def test_a_checkpoint_of_another_architecture_is_rejected_clearly(tiny_faces, straight, tmp_path):
     path = straight.last_checkpoint
-    wider = Trainer(keras_gan(base_channels=16), faces, TrainConfig(**CONFIG))
+    wider = Trainer(keras_gan(base_channels=16), tiny_faces, TrainConfig(**CONFIG))
     with pytest.raises(ArchitectureMismatchError, match="shape mismatch"):
         wider.resume(path)
     torch.manual_seed(0)
-    other = Trainer(models.build("dcgan", image_size=SIZE, latent_dim=8, base_channels=8), faces, TrainConfig(**CONFIG))
+    other = Trainer(models.build("dcgan", image_size=SIZE, latent_dim=8, base_channels=8), tiny_faces, TrainConfig(**CONFIG))
     with pytest.raises(ArchitectureMismatchError, match="holds 'keras-gan'.*trains 'dcgan'"):
         other.resume(path)
 
     torch.save({"G": straight.models.G.state_dict()}, tmp_path / "weights.pt")
     with pytest.raises(ValueError, match="not a facegen training checkpoint"):
-        Trainer.from_checkpoint(tmp_path / "weights.pt", faces)
+        Trainer.from_checkpoint(tmp_path / "weights.pt", tiny_faces)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable facegen checkpoint"):
-        Trainer.from_checkpoint(tmp_path / "junk.pt", faces)
+        Trainer.from_checkpoint(tmp_path / "junk.pt", tiny_faces)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        Trainer.from_checkpoint(tmp_path / "missing.pt", faces)
+        Trainer.from_checkpoint(tmp_path / "missing.pt", tiny_faces)

@@ -1,4 +1,4 @@
-"""Training engine: every objective trains on procedural faces, events, logs, EMA, data batches, bad settings."""
+"""Training engine: every objective trains on procedural tiny_faces, events, logs, EMA, data batches, bad settings."""
 from __future__ import annotations
 
 import math
@@ -13,7 +13,8 @@ from facegen_utils.device import resolve_device
 from facegen_utils.training import COLUMNS, EVENTS, NonFiniteLossError, Trainer, TrainConfig, load_generator
 from facegen_utils.training.data import BatchSource
 
-SIZE = 16
+SIZE = 16  # the image size of the conftest fixture tiny_faces
+pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = {  # the smallest versions of the report models that still train
     "dcgan": {"base_channels": 8},
     "keras-gan": {"base_channels": 8},
@@ -26,20 +27,6 @@ TINY = {  # the smallest versions of the report models that still train
 def tiny(name: str, seed: int = 0) -> models.ModelSet:
     torch.manual_seed(seed)
     return models.build(name, image_size=SIZE, latent_dim=8, **TINY[name])
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train several times faster on one thread than on two busy ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def faces() -> SyntheticFaces:
-    return SyntheticFaces(n=48, image_size=SIZE, seed=0)
 
 
 def config(**overrides) -> TrainConfig:
@@ -60,10 +47,10 @@ def optimiser_steps(optimizer: torch.optim.Optimizer) -> int:
     ("mlp-wgan-gp", {"objective": "wgan-gp", "betas": (0.0, 0.9), "lr": 1e-4}),
     ("keras-vae", {"objective": "vae"}),
 ])
-def test_every_objective_trains_and_its_losses_move(faces, name, overrides):
+def test_every_objective_trains_and_its_losses_move(tiny_faces, name, overrides):
     m = tiny(name)
     before = {role: flat_params(module) for role, module in m.modules().items()}
-    trainer = Trainer(m, faces, config(**overrides))
+    trainer = Trainer(m, tiny_faces, config(**overrides))
     history = trainer.fit()
     assert list(history.columns) == ["epoch", "step", *COLUMNS[trainer.config.objective]]
     assert len(history) == trainer.step == 3 and history["step"].tolist() == [1, 2, 3]
@@ -90,8 +77,8 @@ def test_critic_schedules_step_the_generator_on_the_right_batches(schedule, g_st
     assert optimiser_steps(trainer.optimizers["G"]) == 3
 
 
-def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path, capsys):
-    trainer = Trainer(tiny("dcgan"), faces, config(epochs=2, out_dir=str(tmp_path), sample_every=1, grid_size=4))
+def test_events_fire_in_order_and_outputs_are_written(tiny_faces, tmp_path, capsys):
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(epochs=2, out_dir=str(tmp_path), sample_every=1, grid_size=4))
     fired = []
     for event in EVENTS:
         trainer.on(event, lambda t, event=event: fired.append((event, t.epoch, t.step)))
@@ -117,8 +104,8 @@ def test_events_fire_in_order_and_outputs_are_written(faces, tmp_path, capsys):
         trainer.on("on_batch_end", print)
 
 
-def test_ema_generator_differs_from_g_and_is_used_for_samples(faces, tmp_path):
-    trainer = Trainer(tiny("dcgan"), faces, config(ema=0.9, out_dir=str(tmp_path)))
+def test_ema_generator_differs_from_g_and_is_used_for_samples(tiny_faces, tmp_path):
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(ema=0.9, out_dir=str(tmp_path)))
     trainer.fit()
     assert not torch.equal(flat_params(trainer.G_ema), flat_params(trainer.models.G))
     images = trainer.sample(4, seed=3)
@@ -133,8 +120,8 @@ def test_ema_generator_differs_from_g_and_is_used_for_samples(faces, tmp_path):
     assert torch.equal(flat_params(raw.G), flat_params(trainer.models.G))
 
 
-def test_non_finite_loss_stops_with_step_and_last_good_checkpoint(faces, tmp_path):
-    trainer = Trainer(tiny("dcgan"), faces, config(epochs=2, out_dir=str(tmp_path)))
+def test_non_finite_loss_stops_with_step_and_last_good_checkpoint(tiny_faces, tmp_path):
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(epochs=2, out_dir=str(tmp_path)))
 
     def poison(t: Trainer) -> None:
         if t.step == 4:
@@ -146,31 +133,31 @@ def test_non_finite_loss_stops_with_step_and_last_good_checkpoint(faces, tmp_pat
         trainer.fit()
     assert info.value.step == 5 and info.value.epoch == 2
     assert info.value.checkpoint == tmp_path / "checkpoint.pt" and str(tmp_path / "checkpoint.pt") in str(info.value)
-    assert Trainer.from_checkpoint(tmp_path / "checkpoint.pt", faces).step == 3  # the good one was kept
+    assert Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces).step == 3  # the good one was kept
     assert trainer.history["step"].tolist() == [1, 2, 3, 4]
 
 
-def test_batches_come_from_a_seeded_permutation_shared_out_between_ranks(faces):
+def test_batches_come_from_a_seeded_permutation_shared_out_between_ranks(tiny_faces):
     device = torch.device("cpu")
-    shards = [BatchSource(faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, rank=r, world_size=2)
+    shards = [BatchSource(tiny_faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, rank=r, world_size=2)
               for r in range(2)]
     assert len(shards[0]) == 48 // (4 * 2)
-    assert BatchSource(faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, limit=20).size == 20
+    assert BatchSource(tiny_faces, batch_size=4, value_range=(-1, 1), device=device, seed=5, limit=20).size == 20
     first, second = (s.indices(0) for s in shards)
     assert not set(first.flatten().tolist()) & set(second.flatten().tolist())
     assert torch.equal(first, shards[0].indices(0)) and not torch.equal(first, shards[0].indices(1))
 
     fast = next(shards[0].epoch(0))
     assert fast.dtype == torch.float32 and fast.min() >= -1 and fast.max() <= 1
-    as_floats = torch.utils.data.TensorDataset(faces.to_uint8().float() / 255)  # no to_uint8: DataLoader path
+    as_floats = torch.utils.data.TensorDataset(tiny_faces.to_uint8().float() / 255)  # no to_uint8: DataLoader path
     as_floats.value_range = (0.0, 1.0)
     slow = next(BatchSource(as_floats, batch_size=4, value_range=(-1, 1), device=device, seed=5,
                             world_size=2).epoch(0))
     torch.testing.assert_close(slow, fast)
 
 
-def test_adam_on_the_cpu_is_fused_and_follows_the_plain_update(faces):
-    trainer = Trainer(tiny("dcgan"), faces, config(device="cpu", betas=(0.5, 0.999)))
+def test_adam_on_the_cpu_is_fused_and_follows_the_plain_update(tiny_faces):
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(device="cpu", betas=(0.5, 0.999)))
     assert all(group["fused"] for opt in trainer.optimizers.values() for group in opt.param_groups)
     fused = trainer.optimizers["D"]
     module = trainer.models.D
@@ -186,23 +173,23 @@ def test_adam_on_the_cpu_is_fused_and_follows_the_plain_update(faces):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_channels_last_is_automatic_for_convolutional_models_on_the_cpu(faces):
+def test_channels_last_is_automatic_for_convolutional_models_on_the_cpu(tiny_faces):
     def conv_weight(trainer):
         return next(p for p in trainer.models.D.parameters() if p.dim() == 4)
 
-    auto = Trainer(tiny("dcgan"), faces, config(device="cpu"))
+    auto = Trainer(tiny("dcgan"), tiny_faces, config(device="cpu"))
     assert auto.channels_last and conv_weight(auto).is_contiguous(memory_format=torch.channels_last)
-    off = Trainer(tiny("dcgan"), faces, config(device="cpu", channels_last=False))
+    off = Trainer(tiny("dcgan"), tiny_faces, config(device="cpu", channels_last=False))
     assert not off.channels_last and conv_weight(off).is_contiguous()
-    assert not Trainer(tiny("mlp-wgan-gp"), faces, config(device="cpu", objective="wgan-gp")).channels_last
+    assert not Trainer(tiny("mlp-wgan-gp"), tiny_faces, config(device="cpu", objective="wgan-gp")).channels_last
     with pytest.raises(ValueError, match="channels_last"):
         config(channels_last="yes")
 
 
-def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(faces, monkeypatch):
+def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(tiny_faces, monkeypatch):
     batch_sizes = []
-    joint = Trainer(tiny("keras-wgan"), faces, config(objective="wgan-clip", optimizer="rmsprop"))
-    bn = Trainer(tiny("dcgan"), faces, config())
+    joint = Trainer(tiny("keras-wgan"), tiny_faces, config(objective="wgan-clip", optimizer="rmsprop"))
+    bn = Trainer(tiny("dcgan"), tiny_faces, config())
     for trainer in (joint, bn):
         monkeypatch.setattr(trainer, "_D", lambda x, D=trainer._D: batch_sizes.append(len(x)) or D(x))
         batch_sizes.clear()
@@ -210,7 +197,7 @@ def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(faces, monk
         assert batch_sizes == ([32] if trainer is joint else [16, 16])
 
 
-def test_bad_settings_are_named(faces):
+def test_bad_settings_are_named(tiny_faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
     with pytest.raises(ValueError, match="batch_size=0"):
@@ -220,11 +207,11 @@ def test_bad_settings_are_named(faces):
     with pytest.raises(ValueError, match="did you mean 'lr'"):
         TrainConfig.from_dict({"lrr": 1e-3})
     with pytest.raises(ValueError, match="objective='vae' needs a VAE"):
-        Trainer(tiny("dcgan"), faces, config(objective="vae"))
+        Trainer(tiny("dcgan"), tiny_faces, config(objective="vae"))
     with pytest.raises(ValueError, match=r"makes \(3, 32, 32\)"):
-        Trainer(models.build("dcgan", image_size=32, base_channels=8), faces, config())
+        Trainer(models.build("dcgan", image_size=32, base_channels=8), tiny_faces, config())
     with pytest.raises(ValueError, match="fewer than one batch"):
-        Trainer(tiny("dcgan"), faces, config(batch_size=64))
+        Trainer(tiny("dcgan"), tiny_faces, config(batch_size=64))
     with pytest.raises(ValueError, match="uint8 tensor"):
         Trainer(tiny("dcgan"), torch.rand(8, 3, SIZE, SIZE), config(batch_size=4))
 
