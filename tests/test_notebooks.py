@@ -95,6 +95,35 @@ def test_papermill_run_with_injected_parameters(path: Path, tmp_path: Path) -> N
     assert "papermill" in setup_output  # the parameters table says where the injected values came from
 
 
+# notebook -> (real dataset, the folder inside data_dir where its download keeps the images, procedural kind)
+REAL_LAYOUTS = {
+    "01": ("anime", "images", "faces"),
+    "02": ("art-portraits", "Portraits", "faces"),
+    "03": ("celeba", "img_align_celeba/img_align_celeba", "faces"),
+    "04": ("monet", "monet_jpg", "paintings"),
+    "05": ("celeba", "img_align_celeba/img_align_celeba", "faces"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_papermill_run_on_the_real_dataset_layout(path: Path, tmp_path: Path, monkeypatch) -> None:
+    """The report profile's path: the real loader on a folder laid out like the download (smoke-sized)."""
+    from facegen_utils.datasets.procedural import SyntheticFaces, SyntheticPaintings
+
+    name, inner, kind = REAL_LAYOUTS[path.stem[:2]]
+    root = tmp_path / name
+    (SyntheticFaces if kind == "faces" else SyntheticPaintings)(40, image_size=48, seed=5).save_to_folder(root / inner)
+    monkeypatch.setenv("FACEGEN_CACHE_DIR", str(tmp_path / "cache"))
+    before = sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*"))
+    out = tmp_path / "out"
+    nb = _execute(path, tmp_path, profile="smoke", dataset=name, data_dir=str(root), output_dir=str(out))
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {})) for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs)
+    assert name in text and (out / "summary.json").is_file()
+    assert sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*")) == before  # untouched
+
+
 @pytest.mark.slow
 def test_misspelt_parameter_fails_with_the_notebooks_message(tmp_path: Path) -> None:
     from papermill.exceptions import PapermillExecutionError
