@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema", type=_unit_float, help="EMA decay of the generator, e.g. 0.999")
     t.add_argument("--sample-every", type=_int_at_least(0), help="epochs between progress grids")
     t.add_argument("--checkpoint-every", type=_int_at_least(0), help="epochs between checkpoints (0: at the end)")
-    t.add_argument("--keep-checkpoints", action="store_true", default=None,
-                   help="also keep checkpoint_epoch_XXXX.pt of every checkpoint")
+    t.add_argument("--keep-checkpoints", nargs="?", const="weights", default=None, choices=("weights", "full"),
+                   help="also keep checkpoint_epoch_XXXX.pt of every checkpoint: the networks only (weights, the "
+                        "default) or complete resumable copies (full)")
     t.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips of the real images")
     t.add_argument("--num-workers", type=_int_at_least(0), help="DataLoader workers")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, losses.csv, samples/")

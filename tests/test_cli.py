@@ -149,3 +149,14 @@ def test_run_all_dispatches_to_the_gallery(monkeypatch, tmp_path):
     monkeypatch.setattr(gallery, "run_all", lambda **kw: calls.append(kw) or [])
     assert main(["run-all", "--profile", "smoke", "--out", str(tmp_path), "--notebooks", "01,05"]) == 0
     assert calls == [{"profile": "smoke", "out": str(tmp_path), "notebooks": ["01", "05"]}]
+
+
+@pytest.mark.parametrize("extra, expected", [([], None), (["--keep-checkpoints"], "weights"),
+                                             (["--keep-checkpoints", "full"], "full"),
+                                             (["--no-channels-last"], None)])
+def test_keep_checkpoints_and_channels_last_options_parse(extra, expected):
+    from facegen_utils.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--out", "x", *extra])
+    assert args.keep_checkpoints == expected
+    assert args.channels_last is (False if "--no-channels-last" in extra else None)

@@ -93,11 +93,28 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(tiny_faces, tmp_pat
                                                            "samples"]
 
 
-def test_numbered_checkpoints_are_kept_on_request_and_overrides_apply(tiny_faces, tmp_path):
-    config = TrainConfig(**{**CONFIG, "epochs": 2, "ema": None}, out_dir=str(tmp_path), keep_checkpoints=True)
+def test_numbered_checkpoints_keep_the_weights_and_refuse_to_resume(tiny_faces, tmp_path):
+    config = TrainConfig(**{**CONFIG, "epochs": 2}, out_dir=str(tmp_path), keep_checkpoints=True)
+    trainer = Trainer(keras_gan(), tiny_faces, config)
+    trainer.fit()
+    first, last = tmp_path / "checkpoint_epoch_0001.pt", tmp_path / "checkpoint_epoch_0002.pt"
+    assert ckpt.load(first)["epoch"] == 1 and ckpt.load(last)["epoch"] == 2
+    assert "optimizers" not in ckpt.load(last) and len(ckpt.load(last)["history"]["step"]) == trainer.step
+    assert last.stat().st_size < 0.6 * (tmp_path / "checkpoint.pt").stat().st_size
+    sampler = ckpt.load_generator(last)                   # the EMA weights of the last epoch, as in checkpoint.pt
+    for a, b in zip(sampler.G.state_dict().values(), trainer.G_ema.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="networks only.*keep_checkpoints='full'"):
+        Trainer.from_checkpoint(first, tiny_faces)
+
+
+def test_full_numbered_checkpoints_resume_and_overrides_apply(tiny_faces, tmp_path):
+    config = TrainConfig(**{**CONFIG, "epochs": 2, "ema": None}, out_dir=str(tmp_path), keep_checkpoints="full")
     Trainer(keras_gan(), tiny_faces, config).fit()
     assert ckpt.load(tmp_path / "checkpoint_epoch_0001.pt")["epoch"] == 1
     assert ckpt.load(tmp_path / "checkpoint_epoch_0002.pt")["epoch"] == 2
+    with pytest.raises(ValueError, match="keep_checkpoints='maybe'"):
+        TrainConfig(keep_checkpoints="maybe")
     resumed = Trainer.from_checkpoint(tmp_path / "checkpoint_epoch_0001.pt", tiny_faces,
                                       config_overrides={"lr": 1e-5, "epochs": 3})
     assert resumed.config.epochs == 3 and resumed.optimizers["G"].param_groups[0]["lr"] == 1e-5

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["FORMAT", "atomic_write", "save", "copy", "load", "rng_state", "set_rng_state", "model_spec",
+__all__ = ["FORMAT", "atomic_write", "save", "copy", "weights_only", "load", "rng_state", "set_rng_state", "model_spec",
            "build_models", "load_generator"]
 
 FORMAT = 1  # version of the checkpoint layout
@@ -52,6 +52,11 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
 def copy(source: str | Path, target: str | Path) -> Path:
     """Copy a checkpoint file atomically (e.g. checkpoint.pt to checkpoint_epoch_0005.pt)."""
     return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def weights_only(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint dict without the optimiser, GradScaler and random-number states (for sampling and evaluation)."""
+    return {key: value for key, value in state.items() if key not in ("optimizers", "scaler", "rng")}
 
 
 def load(path: str | Path, *, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:

@@ -15,6 +15,7 @@ OPTIMIZERS = ("adam", "rmsprop")
 CRITIC_SCHEDULES = ("inner", "every-nth")
 AMP_MODES = ("off", "bf16", "fp16")
 GPU_DATASET_MODES = ("auto", "on", "off")
+KEEP_CHECKPOINTS = (False, True, "weights", "full")  # True means "weights"
 VAE_RECONSTRUCTIONS = ("bce", "mse")
 
 
@@ -53,7 +54,9 @@ class TrainConfig:
     grid_size: int = 64               # number of fixed latents in the progress grid
     sample_every: int = 1             # save the progress grid every N epochs (and at the last one); 0 -> never
     checkpoint_every: int = 1         # write checkpoint.pt every N epochs; 0 -> only at the end / on interrupt
-    keep_checkpoints: bool = False    # also keep checkpoint_epoch_XXXX.pt of every epoch checkpoint (report 001)
+    keep_checkpoints: bool | str = False  # also keep checkpoint_epoch_XXXX.pt at every epoch checkpoint (report
+                                      #   001): True/"weights" -> networks, config, history (no optimiser
+                                      #   moments: about a third of the size); "full" -> copies that resume exactly
     out_dir: str | None = None        # where checkpoint.pt, losses.csv and samples/epoch_XXXX.png go; None -> none
     limit: int | None = None          # train on the first N images only
     num_workers: int = 0              # DataLoader workers, for datasets without the uint8 fast path
@@ -73,6 +76,9 @@ class TrainConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("sample_every", "checkpoint_every", "num_workers", "seed"):
             _check_int(name, getattr(self, name), minimum=0)
+        if self.keep_checkpoints not in KEEP_CHECKPOINTS:
+            raise ValueError(f"TrainConfig: keep_checkpoints={self.keep_checkpoints!r}; use False, True (= 'weights': "
+                             f"networks and history of every checkpoint) or 'full' (complete copies that resume).")
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise ValueError(f"TrainConfig: channels_last={self.channels_last!r} must be True, False or None (automatic).")
         if self.limit is not None:

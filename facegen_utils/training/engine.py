@@ -526,10 +526,16 @@ class Trainer:
         return Path(self.config.out_dir) / "checkpoint.pt"
 
     def _write_checkpoint(self, path: Path, *, numbered: bool) -> None:
-        checkpoint.save(self.state_dict(), path)
+        state = self.state_dict()
+        checkpoint.save(state, path)
         self._last_checkpoint = path
-        if numbered and self.config.keep_checkpoints and self.step == self.epoch * self.steps_per_epoch:
-            checkpoint.copy(path, path.with_name(f"checkpoint_epoch_{self.epoch:04d}.pt"))
+        keep = self.config.keep_checkpoints
+        if numbered and keep and self.step == self.epoch * self.steps_per_epoch:
+            target = path.with_name(f"checkpoint_epoch_{self.epoch:04d}.pt")
+            if keep == "full":
+                checkpoint.copy(path, target)
+            else:  # two Adam moments per weight are two thirds of a full checkpoint; keep what sampling needs
+                checkpoint.save(checkpoint.weights_only(state), target)
         self._emit("on_checkpoint")
 
     def _save_after_interrupt(self) -> None:
@@ -565,6 +571,11 @@ class Trainer:
         if roles != sorted(self._modules):
             raise ArchitectureMismatchError(f"{source} holds the networks {roles}, but this trainer trains "
                                             f"{sorted(self._modules)}; use a checkpoint of the same objective.")
+        if "optimizers" not in state:
+            raise ValueError(f"{source} holds the networks only (a numbered copy of keep_checkpoints=True), not the "
+                             f"optimiser and random-number states an exact resume needs; resume from the run's "
+                             f"checkpoint.pt, keep complete copies with keep_checkpoints='full', or load these weights "
+                             f"for sampling with facegen_utils.training.load_generator({str(source)!r}).")
         stored_optimizer = state["config"].get("optimizer")
         if stored_optimizer != self.config.optimizer:
             raise ValueError(f"{source} holds {stored_optimizer} optimiser states, but this trainer uses "
