@@ -534,7 +534,7 @@ class Trainer:
             target = path.with_name(f"checkpoint_epoch_{self.epoch:04d}.pt")
             if keep == "full":
                 checkpoint.copy(path, target)
-            else:  # two Adam moments per weight are two thirds of a full checkpoint; keep what sampling needs
+            else:  # the optimiser's moments (two per weight for Adam) dominate a checkpoint; sampling needs none
                 checkpoint.save(checkpoint.weights_only(state), target)
         self._emit("on_checkpoint")
 
