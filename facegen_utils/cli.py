@@ -312,12 +312,15 @@ _TRAIN_CONFIG_ARGS = (
 
 
 def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The checkpoint to resume from in ``folder``: ``checkpoint.pt`` if present, else the newest ``*.pt``."""
+    """The checkpoint to resume from in ``folder``: ``checkpoint.pt`` if present, else the newest ``*.pt``.
+
+    Numbered copies (``checkpoint_epoch_XXXX.pt``) come last: with ``--keep-checkpoints`` they hold the networks only.
+    """
     folder = Path(folder)
     if (folder / "checkpoint.pt").is_file():
         return folder / "checkpoint.pt"
-    candidates = sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
+    candidates = sorted(folder.glob("*.pt"), key=lambda p: (p.name.startswith("checkpoint_epoch_"), -p.stat().st_mtime))
+    return candidates[0] if candidates else None
 
 
 def _train_settings(args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:

@@ -160,3 +160,19 @@ def test_keep_checkpoints_and_channels_last_options_parse(extra, expected):
     args = build_parser().parse_args(["train", "--out", "x", *extra])
     assert args.keep_checkpoints == expected
     assert args.channels_last is (False if "--no-channels-last" in extra else None)
+
+
+def test_newest_checkpoint_prefers_checkpoint_pt_then_unnumbered_files(tmp_path):
+    import os
+
+    from facegen_utils.cli import newest_checkpoint
+
+    assert newest_checkpoint(tmp_path) is None
+    for age, name in enumerate(["checkpoint_epoch_0005.pt", "renamed.pt", "checkpoint_epoch_0010.pt"]):
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (1_000_000 + age, 1_000_000 + age))
+    assert newest_checkpoint(tmp_path).name == "renamed.pt"          # numbered copies may hold weights only
+    (tmp_path / "renamed.pt").unlink()
+    assert newest_checkpoint(tmp_path).name == "checkpoint_epoch_0010.pt"
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    assert newest_checkpoint(tmp_path).name == "checkpoint.pt"
