@@ -197,6 +197,22 @@ def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(tiny_faces,
         assert batch_sizes == ([32] if trainer is joint else [16, 16])
 
 
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+@pytest.mark.parametrize("name, overrides", [
+    ("dcgan", {"objective": "gan"}),
+    ("mlp-wgan-gp", {"objective": "wgan-gp", "betas": (0.0, 0.9)}),
+])
+def test_autocast_trains_with_finite_losses_on_the_cpu(tiny_faces, tmp_path, amp, name, overrides):
+    """The mixed-precision path of the GPUs (autocast, GradScaler with fused Adam for fp16), run on the CPU."""
+    trainer = Trainer(tiny(name), tiny_faces, config(amp=amp, out_dir=str(tmp_path), epochs=2, **overrides))
+    history = trainer.fit()
+    assert history[["loss_D", "loss_G"]].notna().any().all()
+    assert history["loss_D"].dropna().map(math.isfinite).all()
+    assert trainer.scaler.is_enabled() is (amp == "fp16")
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces)
+    assert resumed.step == trainer.step and resumed.scaler.get_scale() == trainer.scaler.get_scale()
+
+
 def test_bad_settings_are_named(tiny_faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
