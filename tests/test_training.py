@@ -213,6 +213,19 @@ def test_autocast_trains_with_finite_losses_on_the_cpu(tiny_faces, tmp_path, amp
     assert resumed.step == trainer.step and resumed.scaler.get_scale() == trainer.scaler.get_scale()
 
 
+@pytest.mark.slow
+def test_compiled_training_on_the_cpu_saves_plain_weights(tiny_faces, tmp_path):
+    """torch.compile (the GPU's graph path) through inductor's CPU backend: losses finite, checkpoint keys bare."""
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(compile=True, out_dir=str(tmp_path)))
+    history = trainer.fit()
+    assert history["loss_D"].map(math.isfinite).all() and history["loss_G"].map(math.isfinite).all()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["models"]["D"]
+    assert not any("_orig_mod" in key or key.startswith("module.") for key in saved)
+    plain = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces, config_overrides={"compile": False})
+    for a, b in zip(plain.models.G.parameters(), trainer.models.G.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_bad_settings_are_named(tiny_faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
