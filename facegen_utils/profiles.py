@@ -7,8 +7,9 @@ Three profiles per notebook:
   MLP WGAN-GP after Gulrajani et al. 2017), report 002 (CelebA, Keras MLP GAN), report 003 (Monet, the
   PyTorch DCGAN tutorial after Radford et al. 2016, label smoothing and seven noise priors) and report 004
   (CelebA, the same DCGAN). Values a report does not print come from the code it follows; ``notes`` says so.
-- ``"quick"``: the procedural data, each notebook in about three minutes on a 2-core CPU with faces (paintings)
-  visibly emerging. The architecture stays, but images shrink to 32x32 and channel widths may shrink.
+- ``"quick"``: the procedural data, each notebook in at most three minutes on a 2-core CPU with faces (paintings)
+  visibly emerging (measured in benchmarks/README.md). The layers stay, but images shrink to 32x32, and channel
+  widths, the noise size (notebook 03) and the Keras models' BatchNorm momentum may change; ``changes`` lists them.
 - ``"smoke"``: seconds; a handful of 16x16 images for one epoch (tests and nbval).
 
 ``changes`` lists, for every profile, what differs from the report setting (computed, so it stays honest after
