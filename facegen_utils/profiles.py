@@ -414,6 +414,13 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Profi
                               if f.default is not dataclasses.MISSING}
 
 
+def _model_defaults(model: str | None) -> dict[str, Any]:
+    """The architecture options of a registered model with their defaults ({} for an unknown name)."""
+    from facegen_utils import models
+
+    return models.options(model) if model in models.names() else {}
+
+
 def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
     report, now = {**_DEFAULTS, **report}, {**_DEFAULTS, **now}
     lines = []
@@ -422,8 +429,9 @@ def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
             continue
         old, new = report.get(key), now.get(key)
         if key in ("model_options", "knobs"):
+            defaults = _model_defaults(report.get("model")) if key == "model_options" else {}
             for sub in sorted(set(old or {}) | set(new or {})):
-                a, b = (old or {}).get(sub), (new or {}).get(sub)
+                a, b = (old or {}).get(sub, defaults.get(sub)), (new or {}).get(sub, defaults.get(sub))
                 if a != b:
                     lines.append(f"{sub}: {_describe(a)} -> {_describe(b)}")
         elif old != new:

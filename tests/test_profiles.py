@@ -83,7 +83,7 @@ def test_notebook_names_numbers_and_models_resolve():
 def test_overrides_win_and_are_listed_as_changes():
     p = profiles.get("05", "report", epochs=3, batch_size=8, grid_epochs=(1, 3), model_options={"base_channels": 8})
     assert (p.epochs, p.batch_size, p.grid_epochs, p.model_options["base_channels"]) == (3, 8, (1, 3), 8)
-    assert "epochs: 50 -> 3" in p.changes and "base_channels: default -> 8" in p.changes
+    assert "epochs: 50 -> 3" in p.changes and "base_channels: 64 -> 8" in p.changes  # the model's own default, by value
     q = profiles.get("04", "quick", priors=("normal(0, 1)",))
     assert q.priors == ("normal(0, 1)",)
     assert dataclasses.replace(q, epochs=2).epochs == 2
