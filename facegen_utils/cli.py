@@ -319,7 +319,8 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
     folder = Path(folder)
     if (folder / "checkpoint.pt").is_file():
         return folder / "checkpoint.pt"
-    candidates = sorted(folder.glob("*.pt"), key=lambda p: (p.name.startswith("checkpoint_epoch_"), -p.stat().st_mtime))
+    candidates = sorted(folder.glob("*.pt"),
+                        key=lambda p: (p.name.startswith("checkpoint_epoch_"), -p.stat().st_mtime))
     return candidates[0] if candidates else None
 
 

@@ -128,7 +128,8 @@ def test_a_checkpoint_of_another_architecture_is_rejected_clearly(tiny_faces, st
     with pytest.raises(ArchitectureMismatchError, match="shape mismatch"):
         wider.resume(path)
     torch.manual_seed(0)
-    other = Trainer(models.build("dcgan", image_size=SIZE, latent_dim=8, base_channels=8), tiny_faces, TrainConfig(**CONFIG))
+    other = Trainer(models.build("dcgan", image_size=SIZE, latent_dim=8, base_channels=8), tiny_faces,
+                    TrainConfig(**CONFIG))
     with pytest.raises(ArchitectureMismatchError, match="holds 'keras-gan'.*trains 'dcgan'"):
         other.resume(path)
 

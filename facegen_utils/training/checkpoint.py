@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["FORMAT", "atomic_write", "save", "copy", "weights_only", "load", "rng_state", "set_rng_state", "model_spec",
-           "build_models", "load_generator"]
+__all__ = ["FORMAT", "atomic_write", "save", "copy", "weights_only", "load", "rng_state", "set_rng_state",
+           "model_spec", "build_models", "load_generator"]
 
 FORMAT = 1  # version of the checkpoint layout
 REQUIRED_KEYS = ("format", "model_spec", "models", "config", "epoch", "step")

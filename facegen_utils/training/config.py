@@ -80,7 +80,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: keep_checkpoints={self.keep_checkpoints!r}; use False, True (= 'weights': "
                              f"networks and history of every checkpoint) or 'full' (complete copies that resume).")
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
-            raise ValueError(f"TrainConfig: channels_last={self.channels_last!r} must be True, False or None (automatic).")
+            raise ValueError(f"TrainConfig: channels_last={self.channels_last!r} must be True, False or None "
+                             f"(automatic).")
         if self.limit is not None:
             _check_int("limit", self.limit, minimum=1)
         for name in ("lr", "clip_value"):
