@@ -75,6 +75,8 @@ FAMILIES = (
     Family("mlp-gan", "mlp-gan", "gan"),
     Family("keras-vae", "keras-vae", "vae", lr=1e-3, betas=(0.9, 0.999)),
 )
+#: the family of the mixed-size JPEG run (report 001's MLP WGAN-GP on art-portrait-like files)
+MIXED_FAMILY = next(f for f in FAMILIES if f.model == "mlp-wgan-gp")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -412,7 +414,7 @@ def run_mixed_engine(folder: Path, *, device: torch.device, batch_size: int, epo
     from facegen_utils import datasets, models
     from facegen_utils.training import Trainer
 
-    family = next(f for f in FAMILIES if f.model == "mlp-wgan-gp")
+    family = MIXED_FAMILY
     synchronize(device)
     start = time.perf_counter()
     torch.manual_seed(0)
@@ -436,7 +438,7 @@ def run_mixed_reference(folder: Path, *, device: torch.device, batch_size: int, 
     """The same model in the tutorial's style: ImageFolder decoding every JPEG in every epoch."""
     from facegen_utils import models
 
-    family = next(f for f in FAMILIES if f.model == "mlp-wgan-gp")
+    family = MIXED_FAMILY
     synchronize(device)
     start = time.perf_counter()
     torch.manual_seed(0)
