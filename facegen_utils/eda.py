@@ -240,9 +240,9 @@ def pixel_statistics(source: Any, *, batch_size: int = 256, value_range: Sequenc
     running = RunningPixelStats()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ._log import progress as progress_bar
 
-        bar = tqdm(total=_image_count(source, limit), desc="pixel statistics", unit="img")
+        bar = progress_bar(total=_image_count(source, limit), desc="pixel statistics", unit="img")
     for batch in _iter_batches(source, batch_size, limit):
         running.update(_to_unit(batch, vr))
         if bar is not None:

@@ -63,7 +63,7 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
 
     ``heartbeat`` is called after every chunk of images (it keeps a build lock fresh).
     """
-    from tqdm.auto import tqdm
+    from facegen_utils._log import progress as progress_bar
 
     from .cleaning import describe_error
 
@@ -79,8 +79,7 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
         return stop - start
 
     starts = range(0, len(paths), _CHUNK)
-    # an explicit disable= would override TQDM_DISABLE=1; leave the bar to tqdm's environment defaults when shown
-    with tqdm(total=len(paths), desc=desc, unit="img", **({} if progress else {"disable": True})) as bar, \
+    with progress_bar(total=len(paths), desc=desc, unit="img", show=progress) as bar, \
             ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
         for fut in as_completed([pool.submit(work, s) for s in starts]):
             bar.update(fut.result())

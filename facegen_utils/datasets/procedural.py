@@ -1027,8 +1027,9 @@ class _ProceduralDataset(Dataset):
         keep = out.numel() <= self.cache_mb * 2 ** 20
         chunks = range(math.ceil(self.n / self.chunk_size))
         if progress:
-            from tqdm.auto import tqdm
-            chunks = tqdm(chunks, desc=f"rendering {self._kind} images", unit="chunk")
+            from facegen_utils._log import progress as progress_bar
+
+            chunks = progress_bar(chunks, desc=f"rendering {self._kind} images", unit="chunk")
         for k in chunks:
             start = k * self.chunk_size
             if keep:
