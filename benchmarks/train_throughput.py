@@ -307,8 +307,9 @@ def run_reference(family: Family, root: Path, *, device: torch.device, image_siz
     return result
 
 
-def engine_config(family: Family, *, device: torch.device, batch_size: int, epochs: int, compile_: bool) -> Any:
-    """The TrainConfig of a family; on CUDA with the engine's GPU features on."""
+def engine_config(family: Family, *, device: torch.device, batch_size: int, epochs: int,
+                  features: dict[str, bool]) -> Any:
+    """The TrainConfig of a family; on CUDA with bf16 autocast; ``features``: compile, cpu_gemm_grad."""
     from facegen_utils.training import TrainConfig
 
     cuda = device.type == "cuda"
@@ -316,11 +317,12 @@ def engine_config(family: Family, *, device: torch.device, batch_size: int, epoc
                        betas=family.betas, optimizer=family.optimizer, n_critic=family.n_critic,
                        critic_schedule=family.critic_schedule, device=str(device), sample_every=0,
                        checkpoint_every=0, out_dir=None, amp="bf16" if cuda else "off", channels_last=None,
-                       compile=cuda and compile_, log_every=50 if cuda else 10)
+                       compile=cuda and features["compile"], cpu_gemm_grad=features["cpu_gemm_grad"],
+                       log_every=50 if cuda else 10)
 
 
 def run_engine(family: Family, folder: Path, *, device: torch.device, image_size: int, batch_size: int,
-               warmup: int, steps: int, compile_: bool) -> Rate:
+               warmup: int, steps: int, features: dict[str, bool]) -> Rate:
     """Images per second of the engine over ``steps`` iterations after ``warmup`` iterations (cache built first)."""
     from facegen_utils import datasets, models
     from facegen_utils.training import Trainer
@@ -331,7 +333,7 @@ def run_engine(family: Family, folder: Path, *, device: torch.device, image_size
     per_epoch = len(data) // batch_size
     epochs = math.ceil((warmup + steps) / per_epoch)
     trainer = Trainer(model_set, data, engine_config(family, device=device, batch_size=batch_size, epochs=epochs,
-                                                     compile_=compile_))
+                                                     features=features))
     clock = Clock()
     result: list[Rate] = []
 
@@ -409,7 +411,7 @@ class WholeRun:
 
 
 def run_mixed_engine(folder: Path, *, device: torch.device, batch_size: int, epochs: int,
-                     compile_: bool) -> WholeRun:
+                     features: dict[str, bool]) -> WholeRun:
     """Report 001's MLP WGAN-GP through the engine: scan, cache build and set-up, then epoch by epoch."""
     from facegen_utils import datasets, models
     from facegen_utils.training import Trainer
@@ -421,7 +423,7 @@ def run_mixed_engine(folder: Path, *, device: torch.device, batch_size: int, epo
     model_set = models.build(family.model, image_size=64)
     data = datasets.get("folder", data_dir=folder, image_size=64)
     trainer = Trainer(model_set, data, engine_config(family, device=device, batch_size=batch_size, epochs=epochs,
-                                                     compile_=compile_))
+                                                     features=features))
     synchronize(device)
     run = WholeRun(trainer.steps_per_epoch * batch_size, time.perf_counter() - start, [])
     for epoch in range(1, epochs + 1):
@@ -489,6 +491,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed-images", type=int, help="mixed-size JPEGs for the MLP WGAN-GP run (default 256)")
     parser.add_argument("--mixed-epochs", type=int, default=3, help="epochs of the mixed-size run (default 3)")
     parser.add_argument("--no-compile", action="store_true", help="do not torch.compile on CUDA")
+    parser.add_argument("--no-gemm-grad", action="store_true",
+                        help="CPU: oneDNN's weight gradients for every convolution (TrainConfig.cpu_gemm_grad=False)")
     parser.add_argument("--repeats", type=int, help="alternating runs of each loop, best kept (default: 2, "
                                                     "--quick 1)")
     parser.add_argument("--quick", action="store_true", help="a short run: fewer steps and images")
@@ -516,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_steps = min(steps, 40) if gpu else steps
     mixed_n = args.mixed_images or (128 if args.quick else 256)
     mixed_epochs = 2 if args.quick and args.mixed_epochs == 3 else args.mixed_epochs
+    features = {"compile": not args.no_compile, "cpu_gemm_grad": not args.no_gemm_grad}
     families = FAMILIES
     if args.families:
         wanted = [w.strip() for w in args.families.split(",")]
@@ -529,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {describe_machine(device)}")
     print(f"batch {batch}, warmup {warmup} + {steps} timed iterations (reference {ref_steps}), best of {repeats} "
           f"alternating runs, {args.workers} DataLoader workers for the reference")
+    if not gpu:
+        print(f"engine: GEMM weight gradients for small convolutions (cpu_gemm_grad) "
+              f"{'on' if features['cpu_gemm_grad'] else 'off'}")
     print(f"load average before the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"({os.cpu_count()} logical CPUs)")
     limit_rate = matmul_flops(device)
@@ -558,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = reference = None
             for _ in range(repeats):  # alternate the two loops; keep the best of each (load on a shared machine)
                 engine = best(engine, run_engine(family, folder, device=device, image_size=64, batch_size=batch,
-                                                 warmup=warmup, steps=steps, compile_=not args.no_compile))
+                                                 warmup=warmup, steps=steps, features=features))
                 reference = best(reference, run_reference(family, folder.parent, device=device, image_size=64,
                                                           batch_size=batch, warmup=min(warmup, 2) if gpu else warmup,
                                                           steps=ref_steps, workers=args.workers))
@@ -577,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{min(batch, 64)}, {mixed_epochs} epochs from a cold start (fresh cache):")
         mixed_batch = min(batch, 64)
         eng = run_mixed_engine(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,
-                               compile_=not args.no_compile)
+                               features=features)
         ref = run_mixed_reference(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,
                                   workers=args.workers)
         for name, run, setup in (("engine", eng, "scan + cache build"), ("reference", ref, "ImageFolder")):

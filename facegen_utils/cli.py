@@ -200,9 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_int_at_least(0))
     t.add_argument("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     t.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA")
-    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
+    t.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
+                   choices=(True, "default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile the models; MODE reduce-overhead adds CUDA graphs (GPU), max-autotune also "
+                        "searches kernel configurations")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on for convolutional models on CPU and CUDA)")
+    t.add_argument("--cpu-gemm-grad", action=argparse.BooleanOptionalAction, default=None,
+                   help="CPU: weight gradients of small convolution layers (DCGAN's 4x4) as one matrix product "
+                        "(default: on)")
     t.add_argument("--ema", type=_unit_float, help="EMA decay of the generator, e.g. 0.999")
     t.add_argument("--sample-every", type=_int_at_least(0), help="epochs between progress grids")
     t.add_argument("--checkpoint-every", type=_int_at_least(0), help="epochs between checkpoints (0: at the end)")
@@ -307,7 +313,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 _TRAIN_CONFIG_ARGS = (
     "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
     "clip_value", "gp_weight", "real_label", "fake_label", "prior", "seed", "device", "amp", "channels_last",
-    "compile", "ema", "sample_every", "checkpoint_every", "keep_checkpoints", "hflip", "num_workers", "limit",
+    "cpu_gemm_grad", "compile", "ema", "sample_every", "checkpoint_every", "keep_checkpoints", "hflip",
+    "num_workers", "limit",
 )
 
 

@@ -153,13 +153,33 @@ def test_run_all_dispatches_to_the_gallery(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("extra, expected", [([], None), (["--keep-checkpoints"], "weights"),
                                              (["--keep-checkpoints", "full"], "full"),
-                                             (["--no-channels-last"], None)])
-def test_keep_checkpoints_and_channels_last_options_parse(extra, expected):
-    from facegen_utils.cli import build_parser
+                                             (["--no-channels-last"], None),
+                                             (["--no-cpu-gemm-grad"], None)])
+def test_keep_checkpoints_and_memory_options_parse(extra, expected):
+    from facegen_utils.cli import _train_settings, build_parser
 
     args = build_parser().parse_args(["train", "--out", "x", *extra])
     assert args.keep_checkpoints == expected
     assert args.channels_last is (False if "--no-channels-last" in extra else None)
+    assert args.cpu_gemm_grad is (False if "--no-cpu-gemm-grad" in extra else None)
+    settings = _train_settings(args, {})
+    assert settings.get("cpu_gemm_grad", True) is ("--no-cpu-gemm-grad" not in extra)
+
+
+@pytest.mark.parametrize("extra, expected", [([], None), (["--compile"], True),
+                                             (["--compile", "reduce-overhead"], "reduce-overhead")])
+def test_compile_option_takes_an_optional_mode(extra, expected):
+    from facegen_utils.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--out", "x", *extra]).compile == expected
+
+
+def test_unknown_compile_mode_is_refused(capsys):
+    from facegen_utils.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "x", "--compile", "fastest"])
+    assert "invalid choice: 'fastest'" in capsys.readouterr().err
 
 
 def test_newest_checkpoint_prefers_checkpoint_pt_then_unnumbered_files(tmp_path):

@@ -226,9 +226,21 @@ def test_compiled_training_on_the_cpu_saves_plain_weights(tiny_faces, tmp_path):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("mode", [True, "reduce-overhead", "max-autotune"])
+def test_compile_modes_reach_torch_compile(tiny_faces, monkeypatch, mode):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda module, mode=None: calls.append(mode) or module)
+    trainer = Trainer(tiny("dcgan"), tiny_faces, config(compile=mode))
+    assert calls == [None if mode is True else mode] * 3  # G, D, and D for the generator step
+    assert trainer._cuda_graphs is False  # CUDA graphs are a GPU feature; on the CPU the mode only picks kernels
+    assert trainer._gemm_layers == []  # the CPU's GEMM weight gradients stay out of compiled graphs
+
+
 def test_bad_settings_are_named(tiny_faces):
     with pytest.raises(ValueError, match="objective='gans' is not one of"):
         TrainConfig(objective="gans")
+    with pytest.raises(ValueError, match="compile='fast'; use False, True or a torch.compile mode"):
+        TrainConfig(compile="fast")
     with pytest.raises(ValueError, match="batch_size=0"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="prior='normal"):

@@ -36,13 +36,13 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm  # the type of the bar; bars are made by _log.progress
 
 from facegen_utils import losses, noise, viz
-from facegen_utils._log import logger
+from facegen_utils._log import logger, progress
 from facegen_utils.device import describe_device, resolve_device
 
-from . import checkpoint, distributed
+from . import checkpoint, cpu_conv, distributed
 from .config import TrainConfig
 from .data import BatchSource, derive_seed
 from .history import LossLog
@@ -129,6 +129,7 @@ class Trainer:
             self.optimizers["D"].register_step_post_hook(losses.WeightClipper(config.clip_value))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self._prepare_networks()  # with several processes, rank 0's weights are now everybody's
+        self._gemm_layers = self._plan_gemm_layers()
         self.G_ema = copy.deepcopy(models.G).requires_grad_(False) if config.ema is not None else None
         self.prior = noise.parse(config.prior)
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
@@ -194,6 +195,17 @@ class Trainer:
                             for module in self._modules.values() for layer in module.modules())
         return convolutional and self.device.type in ("cpu", "cuda")
 
+    def _plan_gemm_layers(self) -> list[nn.Module]:
+        """The convolution layers whose weight gradients the CPU computes as one GEMM (config.cpu_gemm_grad)."""
+        config = self.config
+        if not config.cpu_gemm_grad or self.device.type != "cpu" or config.amp != "off" or config.compile:
+            return []
+        example = torch.zeros(2, *self.batches.image_shape, device=self.device)
+        if self.models.vae is not None:
+            return cpu_conv.plan(self.models.vae, example)
+        latent = torch.zeros(2, self.models.latent_dim, device=self.device)
+        return cpu_conv.plan(self.models.G, latent) + cpu_conv.plan(self.models.D, example)
+
     def _learning_rate(self, role: str) -> float:
         return self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
 
@@ -207,16 +219,22 @@ class Trainer:
 
     def _prepare_networks(self) -> None:
         """The callables the steps use: DDP-wrapped and/or compiled where asked, bare where they must be."""
+        mode = self.config.compile if isinstance(self.config.compile, str) else None
+        # "reduce-overhead"/"max-autotune" replay CUDA graphs; each iteration then tells torch where a step begins
+        self._cuda_graphs = mode in ("reduce-overhead", "max-autotune") and self.device.type == "cuda"
+
+        def compiled(module: nn.Module) -> nn.Module:
+            return torch.compile(module, mode=mode) if self.config.compile else module
+
         def for_training(module: nn.Module) -> nn.Module:
-            wrapped = distributed.wrap(module, self.device, self.dist)
-            return torch.compile(wrapped) if self.config.compile else wrapped
+            return compiled(distributed.wrap(module, self.device, self.dist))
 
         if self.models.vae is not None:
             self._vae = for_training(self.models.vae)
             return
         self._G = for_training(self.models.G)
         self._D = for_training(self.models.D)
-        self._D_for_G = torch.compile(self.models.D) if self.config.compile else self.models.D
+        self._D_for_G = compiled(self.models.D)
         self._D_for_penalty = self.models.D
         # Real and generated images can share one forward pass when no layer mixes the samples of a batch
         # (BatchNorm does: its statistics would then cover both halves, which changes what the critic computes).
@@ -270,13 +288,13 @@ class Trainer:
         if self.step == 0:
             torch.manual_seed(self.config.seed + self.dist.rank)
         self._emit("on_train_start")
-        bar = tqdm(total=target * self.steps_per_epoch, initial=self.step, unit="it", dynamic_ncols=True,
-                   desc=f"{self.models.name} ({self.config.objective})",
-                   **({} if self.is_main else {"disable": True}))
+        bar = progress(total=target * self.steps_per_epoch, initial=self.step, unit="it", dynamic_ncols=True,
+                       desc=f"{self.models.name} ({self.config.objective})", show=self.is_main)
         try:
-            while self.epoch < target:
-                images_per_second = self._train_epoch(bar)
-                self._finish_epoch(target, images_per_second)
+            with cpu_conv.gemm_weight_grad(self._gemm_layers):
+                while self.epoch < target:
+                    images_per_second = self._train_epoch(bar)
+                    self._finish_epoch(target, images_per_second)
         except KeyboardInterrupt:
             self._save_after_interrupt()
             raise
@@ -348,6 +366,8 @@ class Trainer:
         started = time.perf_counter()
         for index, real in enumerate(self.batches.epoch(self.epoch, start=first), start=first):
             self._noise.manual_seed(derive_seed(self.config.seed, _NOISE_STREAM, self.dist.rank, self.step))
+            if self._cuda_graphs:  # the previous iteration's graph outputs may now be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
             real = self._augment(real)
             if self.config.objective == "vae":
                 stats = self._vae_step(real)
