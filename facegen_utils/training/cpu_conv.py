@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MAX_POSITIONS", "GemmConv2d", "GemmConvTranspose2d", "gemm_weight_grad", "plan", "qualifies"]
+__all__ = ["MAX_POSITIONS", "PATCH_BYTES", "GemmConv2d", "GemmConvTranspose2d", "gemm_weight_grad", "plan",
+           "qualifies", "weight_gradient"]
 
 #: a layer qualifies when its small side (a convolution's output, a transposed convolution's input) has at most
 #: this many positions per image: 4×4 in DCGAN-64; larger sides run faster in oneDNN (benchmarks/README.md)
@@ -51,6 +52,24 @@ def _patches(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], 
 def _rows(t: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) as a (N*H*W, C) matrix: a view for channels-last tensors, a copy otherwise."""
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+
+
+def weight_gradient(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                    padding: tuple[int, int], *, transposed: bool = False) -> torch.Tensor:
+    """The gradient of a 2-D convolution's ``weight`` (groups 1, dilation 1) from its input ``x`` and the gradient
+    ``grad`` of its output, as chunked matrix products; in the weight's memory format."""
+    kernel = tuple(weight.shape[2:])
+    # a transposed convolution's input plays a convolution's output, and its (larger) output the input
+    small, large = (x, grad) if transposed else (grad, x)
+    out_hw = tuple(small.shape[2:])
+    row_bytes = kernel[0] * kernel[1] * large.shape[1] * large.element_size()
+    chunk = max(1, PATCH_BYTES // (row_bytes * out_hw[0] * out_hw[1]))
+    product = None
+    for small_part, large_part in zip(small.split(chunk), large.split(chunk)):
+        rows, patches = _rows(small_part).t(), _patches(large_part, kernel, stride, padding, out_hw)
+        product = rows @ patches if product is None else product.addmm_(rows, patches)
+    result = product.view(weight.shape[0], kernel[0], kernel[1], -1).permute(0, 3, 1, 2)
+    return result.contiguous() if weight.is_contiguous() else result
 
 
 class _GemmConvFunction(torch.autograd.Function):
@@ -80,20 +99,7 @@ class _GemmConvFunction(torch.autograd.Function):
                 grad, x, weight, None, list(stride), list(padding), [1, 1], transposed,
                 list(output_padding or (0, 0)), 1, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
-            kernel = tuple(weight.shape[2:])
-            # a transposed convolution's input plays a convolution's output, and its (larger) output the input
-            small, large = (x, grad) if transposed else (grad, x)
-            out_hw = tuple(small.shape[2:])
-            row_bytes = kernel[0] * kernel[1] * large.shape[1] * large.element_size()
-            chunk = max(1, PATCH_BYTES // (row_bytes * out_hw[0] * out_hw[1]))
-            product = None
-            for small_part, large_part in zip(small.split(chunk), large.split(chunk)):
-                rows, patches = _rows(small_part).t(), _patches(large_part, kernel, stride, padding, out_hw)
-                product = rows @ patches if product is None else product.addmm_(rows, patches)
-            lead = weight.shape[0]
-            grad_w = product.view(lead, kernel[0], kernel[1], -1).permute(0, 3, 1, 2)
-            if weight.is_contiguous():
-                grad_w = grad_w.contiguous()
+            grad_w = weight_gradient(x, grad, weight, stride, padding, transposed=transposed)
         if has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None
