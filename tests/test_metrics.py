@@ -176,6 +176,22 @@ def test_duplicate_share_and_diversity(real, other_real, faces_u8):
     assert metrics.diversity(real).value > 0
 
 
+def test_blur_is_not_duplication_but_a_few_modes_are(real, faces_u8):
+    # blurry yet distinct samples (a short run's) sit closer together in every direction: the diversity ratio shows
+    # that; near-duplicates are measured relative to each set's own spread, so blur alone does not make them
+    other_real = faces_u8[300:]
+    smooth = other_real.float()
+    smooth = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(smooth, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    blurred = metrics.mode_collapse_report(real, smooth.round().to(torch.uint8))
+    assert blurred["duplicate_share"] < 0.1 and blurred["recall"] < 0.5
+    g = torch.Generator().manual_seed(0)
+    modes = torch.cat([(other_real[i:i + 1].float() + 6 * torch.randn(10, *other_real.shape[1:], generator=g))
+                       for i in range(10)]).clamp(0, 255).to(torch.uint8)  # 10 images, each with small variations
+    report = metrics.mode_collapse_report(real, modes)
+    assert report["duplicate_share"] > 0.9 and report["collapsed"]
+    assert report["diversity_ratio"] > 0.5  # spread out overall: only the duplicate share catches it
+
+
 # -- attribute match
 
 def test_attribute_match_is_small_for_real_images_and_large_for_one_hair_colour(faces, faces_u8):

@@ -8,8 +8,11 @@
   Models": a sample is inside a set's manifold when it lies within the k-th-nearest-neighbour radius of one of its
   points.
 - Diversity and near-duplicates: mean pairwise distance, and the share of generated samples whose nearest generated
-  neighbour is closer than real images ever are to each other (the threshold is a low percentile of the real
-  nearest-neighbour distances, measured on as many real images as there are generated ones).
+  neighbour is closer than real images ever are to each other, each set's distances measured in units of its own
+  mean pairwise distance, at least a tenth of the data's (the threshold is a low percentile of the real
+  nearest-neighbour distances, on as many real images as there are generated ones). In those units blurry but distinct samples, which sit closer together
+  in every direction, are not duplicates (their overall shrinkage is what the diversity ratio measures), while a
+  few modes with small variations are.
 
 Every function takes images (tensor or dataset) or precomputed ``Features``; real comes before fake.
 """
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 _CHUNK = 1024
+_MIN_SPREAD = 0.1  # the smallest unit of the duplicate test, as a share of the real images' mean pairwise distance
 _KERNEL_ENTRIES = 2 ** 22  # largest kernel block computed at once (32 MiB in float64)
 
 
@@ -209,7 +213,11 @@ def diversity(images: Any, *, space: str = "features", features: str = "auto",
 def duplicate_share(real: Any, fake: Any, *, quantile: float = 0.01, features: str = "auto",
                     value_range: Sequence[float] = (-1.0, 1.0), seed: int = 0, batch_size: int = 256,
                     device: str | torch.device | None = None) -> MetricResult:
-    """Share of generated samples with a near-duplicate among the generated ones (real data: about ``quantile``)."""
+    """Share of generated samples with a near-duplicate among the generated ones (real data: about ``quantile``).
+
+    Near: closer to its nearest neighbour, relative to the samples' mean pairwise distance, than all but ``quantile``
+    of the real images are to theirs relative to the data's (see the module docstring).
+    """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
                            device=device)
     share, _ = _duplicates(fr, ff, quantile=quantile, seed=seed)
@@ -223,8 +231,13 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
     for f in (fr, ff):
         _need(f, 2, "the duplicate share")
     m = min(len(fr), len(ff))
-    real_nn = _knn_radius(_subset(fr.values, m, seed), 1)
-    fake_nn = _knn_radius(_subset(ff.values, m, seed + 1), 1)
+    real, fake = _subset(fr.values, m, seed), _subset(ff.values, m, seed + 1)
+    real_spread = _mean_pairwise(real)
+    # a set's own spread is the unit, but never below a tenth of the data's: a set that much narrower is collapsed
+    # as a whole, and its tiny spread would otherwise make its (tiny) gaps look normal
+    unit_real = real_spread if real_spread > 0 else 1.0
+    unit_fake = max(_mean_pairwise(fake), _MIN_SPREAD * unit_real)
+    real_nn, fake_nn = _knn_radius(real, 1) / unit_real, _knn_radius(fake, 1) / unit_fake
     threshold = max(float(torch.quantile(real_nn, quantile)), 1e-6 * float(real_nn.median()))
     return float((fake_nn <= threshold).double().mean()), threshold
 
@@ -235,8 +248,9 @@ def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_
                          batch_size: int = 256, device: str | torch.device | None = None) -> dict[str, Any]:
     """Diversity, near-duplicates and recall of a generator in one dict, with a ``collapsed`` verdict and reason.
 
-    ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate, or when the samples
-    are less than ``diversity_limit`` times as spread out as the real images (mean pairwise feature distance).
+    ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate (see
+    :func:`duplicate_share`), or when the samples are less than ``diversity_limit`` times as spread out as the real
+    images (mean pairwise feature distance). ``duplicate_threshold`` is in units of a set's mean pairwise distance.
     """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
                            device=device)
