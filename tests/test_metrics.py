@@ -184,6 +184,7 @@ def test_blur_is_not_duplication_but_a_few_modes_are(real, faces_u8):
     smooth = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(smooth, (2, 2, 2, 2), mode="replicate"), 5, 1)
     blurred = metrics.mode_collapse_report(real, smooth.round().to(torch.uint8))
     assert blurred["duplicate_share"] < 0.1 and blurred["recall"] < 0.5
+    assert blurred["diversity_ratio"] < 0.95 and not blurred["collapsed"]
     g = torch.Generator().manual_seed(0)
     modes = torch.cat([(other_real[i:i + 1].float() + 6 * torch.randn(10, *other_real.shape[1:], generator=g))
                        for i in range(10)]).clamp(0, 255).to(torch.uint8)  # 10 images, each with small variations

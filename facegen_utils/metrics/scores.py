@@ -244,13 +244,18 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
 
 def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
                          k: int = 3, quantile: float = 0.01, duplicate_limit: float = 0.25,
-                         diversity_limit: float = 0.5, max_samples: int = 2000, seed: int = 0,
+                         diversity_limit: float = 0.25, max_samples: int = 2000, seed: int = 0,
                          batch_size: int = 256, device: str | torch.device | None = None) -> dict[str, Any]:
     """Diversity, near-duplicates and recall of a generator in one dict, with a ``collapsed`` verdict and reason.
 
     ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate (see
     :func:`duplicate_share`), or when the samples are less than ``diversity_limit`` times as spread out as the real
     images (mean pairwise feature distance). ``duplicate_threshold`` is in units of a set's mean pairwise distance.
+
+    The defaults are set against blur, which lowers diversity without any repetition: the procedural faces and
+    paintings smoothed with a 9- to 13-pixel box filter keep 0.43-0.64 of the data's diversity and under 20 %
+    near-duplicates (tests/test_metrics.py checks a 5-pixel blur), while ten images with small variations are all
+    near-duplicates at 0.9 of the data's diversity.
     """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
                            device=device)
