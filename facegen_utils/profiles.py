@@ -30,6 +30,7 @@ variable               parameter    example
 ``FACEGEN_LIMIT``      limit        ``64`` (first N images; ``none`` for all)
 ``FACEGEN_SEED``       seed         ``0``
 ``FACEGEN_DEVICE``     device       ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``
+``FACEGEN_AMP``        amp          ``bf16`` (GPU autocast; ``off``: float32)
 ``FACEGEN_OUTPUT_DIR`` output_dir   ``outputs/05_celeba_dcgan``
 ====================== ============ =========================================
 """
@@ -86,6 +87,7 @@ _MODEL_HOME: dict[str, tuple[str, str]] = {
 }
 
 OBJECTIVES: tuple[str, ...] = ("gan", "wgan-clip", "wgan-gp", "vae")
+AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
 OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop")
 CRITIC_SCHEDULES: tuple[str, ...] = ("inner", "every-nth")
 DATASETS: tuple[str, ...] = (
@@ -109,6 +111,7 @@ ENV_VARS: dict[str, str] = {
     "FACEGEN_LIMIT": "limit",
     "FACEGEN_SEED": "seed",
     "FACEGEN_DEVICE": "device",
+    "FACEGEN_AMP": "amp",
     "FACEGEN_OUTPUT_DIR": "output_dir",
 }
 _ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
@@ -118,7 +121,7 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRAIN_FIELDS: tuple[str, ...] = (
     "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
     "clip_value", "gp_weight", "real_label", "fake_label", "vae_beta", "vae_reconstruction", "prior", "seed",
-    "device", "sample_every", "checkpoint_every", "keep_checkpoints", "limit",
+    "device", "amp", "sample_every", "checkpoint_every", "keep_checkpoints", "limit",
 )
 
 
@@ -155,6 +158,7 @@ class Profile:
     prior: str = "normal(0, 1)"         # latent prior, a facegen_utils.noise spec
     seed: int = 0                       # one seed for weights, data order and noise
     device: str = "auto"                # auto -> cuda, mps, cpu
+    amp: str = "off"                    # autocast on GPUs: "off" (float32, as the reports) | "bf16" | "fp16"
     sample_every: int = 1               # epochs between progress grids
     checkpoint_every: int = 1           # epochs between checkpoints (0: only at the end / on interrupt)
     keep_checkpoints: bool = False      # also keep checkpoint_epoch_XXXX.pt of every checkpoint (report 001)
@@ -522,6 +526,8 @@ def _validate(p: Profile) -> None:
                              f"accepted: {', '.join(choices)}")
     if not isinstance(p.device, str) or not _DEVICE_RE.match(p.device):
         _fail("device", p.device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if p.amp not in AMP_MODES:
+        _fail("amp", p.amp, "'off' (float32), 'bf16' or 'fp16' (autocast, for GPUs)")
     if not isinstance(p.prior, str) or not p.prior.strip():
         _fail("prior", p.prior, "a prior spec such as 'normal(0, 1)'")
     for name in ("real_label", "fake_label"):

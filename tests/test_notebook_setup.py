@@ -6,7 +6,7 @@ import pytest
 from facegen_utils import notebook, profiles
 
 DEFAULTS = {"profile": "quick", "dataset": None, "data_dir": None, "image_size": None, "epochs": None,
-            "batch_size": None, "limit": None, "seed": 0, "device": "cpu", "grid_epochs": None}
+            "batch_size": None, "limit": None, "seed": 0, "device": "cpu", "amp": "off", "grid_epochs": None}
 
 
 def namespace(tmp_path, injected: str = "", **values):
@@ -47,10 +47,20 @@ def test_misspelt_parameter_is_named_with_a_suggestion(tmp_path) -> None:
     ("epochs", -1, r"epochs"),
     ("dataset", "celebb", r"dataset.*celeba"),
     ("device", "gpu", r"device"),
+    ("amp", "fp8", r"invalid value for amp: 'fp8'; expected 'off' \(float32\), 'bf16' or 'fp16'"),
 ])
 def test_invalid_values_stop_with_a_clear_message(tmp_path, name, value, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):
         notebook.setup("05", namespace(tmp_path, **{name: value}), environ={})
+
+
+def test_mixed_precision_reaches_the_training_config_and_is_listed_as_a_change(tmp_path) -> None:
+    ns = namespace(tmp_path, injected='# Parameters\namp = "bf16"\n', amp="bf16")
+    run = notebook.setup("05", ns, environ={})
+    p = run.profile()
+    assert p.train_config().amp == "bf16" and "amp: off -> bf16" in p.changes
+    assert notebook.setup("05", namespace(tmp_path), environ={"FACEGEN_AMP": "fp16"}).profile().amp == "fp16"
+    assert notebook.setup("05", namespace(tmp_path), environ={}).profile().train_config().amp == "off"
 
 
 def test_knobs_are_parameters_of_their_notebook_only(tmp_path) -> None:

@@ -84,7 +84,8 @@ def _execute(path: Path, out: Path, **parameters):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_papermill_run_with_injected_parameters(path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    nb = _execute(path, tmp_path, profile="smoke", seed=3, output_dir=str(out))
+    # bf16 autocast (the GPU speed setting) also runs on the CPU: every notebook goes through it here
+    nb = _execute(path, tmp_path, profile="smoke", seed=3, amp="bf16", output_dir=str(out))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["title"]
     for caption, image in summary["images"].items():
@@ -93,6 +94,7 @@ def test_papermill_run_with_injected_parameters(path: Path, tmp_path: Path) -> N
     assert "injected-parameters" in code[1].metadata.get("tags", [])
     setup_output = "".join(str(o.get("data", {})) + str(o.get("text", "")) for o in code[2].outputs)
     assert "papermill" in setup_output  # the parameters table says where the injected values came from
+    assert "amp: off -&gt; bf16" in setup_output or "amp: off -> bf16" in setup_output  # listed as a change
 
 
 # notebook -> (real dataset, the folder inside data_dir where its download keeps the images, procedural kind)
