@@ -157,6 +157,14 @@ def test_epochs_for_iterations():
         profiles.epochs_for_iterations(10, 4, 8)
 
 
+def test_profile_choices_are_the_engines():
+    # profiles stays importable without torch, so it keeps its own copies of the engine's choice lists
+    from facegen_utils import training
+
+    for name in ("OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES"):
+        assert tuple(getattr(profiles, name)) == tuple(getattr(training, name)), name
+
+
 def test_train_config_models_and_data_from_a_profile():
     for notebook in profiles.NOTEBOOKS:
         for variant in profiles.VARIANTS[notebook]:

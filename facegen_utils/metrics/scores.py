@@ -10,9 +10,9 @@
 - Diversity and near-duplicates: mean pairwise distance, and the share of generated samples whose nearest generated
   neighbour is closer than real images ever are to each other, each set's distances measured in units of its own
   mean pairwise distance, at least a tenth of the data's (the threshold is a low percentile of the real
-  nearest-neighbour distances, on as many real images as there are generated ones). In those units blurry but distinct samples, which sit closer together
-  in every direction, are not duplicates (their overall shrinkage is what the diversity ratio measures), while a
-  few modes with small variations are.
+  nearest-neighbour distances, on as many real images as there are generated ones). In those units, blurry but
+  distinct samples, which sit closer together in every direction, are not duplicates (their overall shrinkage is
+  what the diversity ratio measures), while a few modes with small variations are.
 
 Every function takes images (tensor or dataset) or precomputed ``Features``; real comes before fake.
 """

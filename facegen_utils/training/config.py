@@ -52,7 +52,7 @@ class TrainConfig:
                                       #   "default" | "reduce-overhead" (CUDA graphs on a GPU) | "max-autotune"
     cpu_gemm_grad: bool = True        # CPU, float32, no compile: weight gradients of convolution layers with at
                                       #   most 16 positions on their small side (DCGAN's 4x4) as one matrix
-                                      #   product, ~1.3x faster than oneDNN there (training.cpu_conv)
+                                      #   product, 1.3-2x faster than oneDNN there (training.cpu_conv)
     gpu_dataset: str = "auto"         # keep the uint8 images on the GPU: "auto" (when they fit) | "on" | "off"
     hflip: bool = False               # random horizontal flips of the real images, done on the device
     ema: float | None = None          # decay of an exponential moving average of G (e.g. 0.999); None -> off
