@@ -41,7 +41,7 @@ from facegen_utils import profiles
 #: the parameters every notebook has (its knobs come on top, from its profile)
 COMMON_PARAMETERS: tuple[str, ...] = (
     "profile", "dataset", "data_dir", "image_size", "epochs", "batch_size", "limit", "seed", "device", "amp",
-    "output_dir",
+    "compile_mode", "output_dir",
 )
 _IGNORED_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "display"}
 _PAPERMILL_MARKER = "# Parameters"

@@ -31,6 +31,7 @@ variable               parameter    example
 ``FACEGEN_SEED``       seed         ``0``
 ``FACEGEN_DEVICE``     device       ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``
 ``FACEGEN_AMP``        amp          ``bf16`` (GPU autocast; ``off``: float32)
+``FACEGEN_COMPILE``    compile_mode ``reduce-overhead`` (torch.compile; ``none``)
 ``FACEGEN_OUTPUT_DIR`` output_dir   ``outputs/05_celeba_dcgan``
 ====================== ============ =========================================
 """
@@ -88,6 +89,7 @@ _MODEL_HOME: dict[str, tuple[str, str]] = {
 
 OBJECTIVES: tuple[str, ...] = ("gan", "wgan-clip", "wgan-gp", "vae")
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
+COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
 OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop")
 CRITIC_SCHEDULES: tuple[str, ...] = ("inner", "every-nth")
 DATASETS: tuple[str, ...] = (
@@ -112,6 +114,7 @@ ENV_VARS: dict[str, str] = {
     "FACEGEN_SEED": "seed",
     "FACEGEN_DEVICE": "device",
     "FACEGEN_AMP": "amp",
+    "FACEGEN_COMPILE": "compile_mode",
     "FACEGEN_OUTPUT_DIR": "output_dir",
 }
 _ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
@@ -159,6 +162,8 @@ class Profile:
     seed: int = 0                       # one seed for weights, data order and noise
     device: str = "auto"                # auto -> cuda, mps, cpu
     amp: str = "off"                    # autocast on GPUs: "off" (float32, as the reports) | "bf16" | "fp16"
+    compile_mode: str | None = None     # torch.compile mode for GPUs: "default" | "reduce-overhead" (CUDA graphs)
+                                        #   | "max-autotune"; None -> not compiled (TrainConfig.compile)
     sample_every: int = 1               # epochs between progress grids
     checkpoint_every: int = 1           # epochs between checkpoints (0: only at the end / on interrupt)
     keep_checkpoints: bool = False      # also keep checkpoint_epoch_XXXX.pt of every checkpoint (report 001)
@@ -199,6 +204,8 @@ class Profile:
             raise ValueError(f"unknown TrainConfig field {unknown[0]!r}{suggest(unknown[0], accepted)}; "
                              f"accepted: {', '.join(sorted(accepted))}")
         values = {name: getattr(self, name) for name in _TRAIN_FIELDS if name in accepted}
+        if self.compile_mode is not None:
+            values["compile"] = self.compile_mode
         values.update(overrides)
         return TrainConfig(**values)
 
@@ -429,7 +436,7 @@ def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
     report, now = {**_DEFAULTS, **report}, {**_DEFAULTS, **now}
     lines = []
     for key in sorted(set(report) | set(now)):
-        if key in ("notes", "changes", "data_dir", "output_dir", "device"):
+        if key in ("notes", "changes", "data_dir", "output_dir", "device", "compile_mode"):  # same maths
             continue
         old, new = report.get(key), now.get(key)
         if key in ("model_options", "knobs"):
@@ -528,6 +535,9 @@ def _validate(p: Profile) -> None:
         _fail("device", p.device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if p.amp not in AMP_MODES:
         _fail("amp", p.amp, "'off' (float32), 'bf16' or 'fp16' (autocast, for GPUs)")
+    if p.compile_mode is not None and p.compile_mode not in COMPILE_MODES:
+        _fail("compile_mode", p.compile_mode, "None (not compiled), 'default', 'reduce-overhead' (CUDA graphs) or "
+                                              "'max-autotune'")
     if not isinstance(p.prior, str) or not p.prior.strip():
         _fail("prior", p.prior, "a prior spec such as 'normal(0, 1)'")
     for name in ("real_label", "fake_label"):
@@ -549,6 +559,9 @@ def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         if raw is None or raw.strip() == "":
             continue
         raw = raw.strip()
+        if name == "compile_mode" and raw.lower() in ("none", "off", "0", "false"):
+            values[name] = None
+            continue
         if name in _ENV_INT:
             if name == "limit" and raw.lower() in ("none", "all"):
                 values[name] = None

@@ -6,7 +6,8 @@ import pytest
 from facegen_utils import notebook, profiles
 
 DEFAULTS = {"profile": "quick", "dataset": None, "data_dir": None, "image_size": None, "epochs": None,
-            "batch_size": None, "limit": None, "seed": 0, "device": "cpu", "amp": "off", "grid_epochs": None}
+            "batch_size": None, "limit": None, "seed": 0, "device": "cpu", "amp": "off", "compile_mode": None,
+            "grid_epochs": None}
 
 
 def namespace(tmp_path, injected: str = "", **values):
@@ -48,6 +49,7 @@ def test_misspelt_parameter_is_named_with_a_suggestion(tmp_path) -> None:
     ("dataset", "celebb", r"dataset.*celeba"),
     ("device", "gpu", r"device"),
     ("amp", "fp8", r"invalid value for amp: 'fp8'; expected 'off' \(float32\), 'bf16' or 'fp16'"),
+    ("compile_mode", "fast", r"invalid value for compile_mode: 'fast'; expected None \(not compiled\)"),
 ])
 def test_invalid_values_stop_with_a_clear_message(tmp_path, name, value, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):
@@ -61,6 +63,19 @@ def test_mixed_precision_reaches_the_training_config_and_is_listed_as_a_change(t
     assert p.train_config().amp == "bf16" and "amp: off -> bf16" in p.changes
     assert notebook.setup("05", namespace(tmp_path), environ={"FACEGEN_AMP": "fp16"}).profile().amp == "fp16"
     assert notebook.setup("05", namespace(tmp_path), environ={}).profile().train_config().amp == "off"
+
+
+def test_compile_mode_reaches_the_training_config_without_counting_as_a_change(tmp_path) -> None:
+    injected = '# Parameters\ncompile_mode = "reduce-overhead"\n'
+    ns = namespace(tmp_path, injected=injected, compile_mode="reduce-overhead")
+    p = notebook.setup("05", ns, environ={}).profile()
+    assert p.train_config().compile == "reduce-overhead"
+    assert not any("compile" in change for change in p.changes)  # the same maths, compiled
+    assert p.train_config(compile=False).compile is False  # an explicit override still wins
+    env = {"FACEGEN_COMPILE": "default"}
+    assert notebook.setup("05", namespace(tmp_path), environ=env).profile().train_config().compile == "default"
+    env = {"FACEGEN_COMPILE": "none"}
+    assert notebook.setup("05", namespace(tmp_path), environ=env).profile().train_config().compile is False
 
 
 def test_knobs_are_parameters_of_their_notebook_only(tmp_path) -> None:

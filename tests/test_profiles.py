@@ -161,8 +161,11 @@ def test_profile_choices_are_the_engines():
     # profiles stays importable without torch, so it keeps its own copies of the engine's choice lists
     from facegen_utils import training
 
+    from facegen_utils.training import config
+
     for name in ("OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES"):
         assert tuple(getattr(profiles, name)) == tuple(getattr(training, name)), name
+    assert profiles.COMPILE_MODES == config.COMPILE_MODES
 
 
 def test_train_config_models_and_data_from_a_profile():
