@@ -48,8 +48,7 @@ def layer_table(model: str, batch: int, repeats: int) -> None:
     model_set = models.build(model, image_size=64)
     for role, network in model_set.modules().items():
         example = torch.zeros(2, model_set.latent_dim) if role == "G" else torch.zeros(2, 3, 64, 64)
-        with torch.no_grad():
-            sizes = cpu_conv._input_sizes(network.eval(), example)
+        sizes = cpu_conv._input_sizes(network.eval(), example)  # one forward pass, without gradients
         for layer, hw in sizes.items():
             layer = layer.to(memory_format=torch.channels_last).requires_grad_(True)
             x = torch.randn(batch, layer.in_channels, *hw).contiguous(memory_format=torch.channels_last)
