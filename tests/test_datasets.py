@@ -8,6 +8,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -373,6 +374,16 @@ def test_synthetic_datasets_through_the_registry():
         ds = datasets.get(name, image_size=16, limit=4, value_range=(0, 1))
         assert len(ds) == 4 and ds[0].shape == (3, 16, 16)
         assert ds.to_uint8().shape == (4, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name", [n for n in datasets.names() if n not in datasets.LAYOUTS])
+def test_procedural_datasets_have_an_empty_report_like_the_folders(name, tmp_path):
+    fill(tmp_path / "f", 2)
+    folder_report = datasets.get("folder", data_dir=tmp_path / "f", image_size=16).report
+    ds = datasets.get(name, image_size=16, limit=2)
+    assert isinstance(ds.report, pd.DataFrame) and len(ds.report) == 0 and ds.report.empty
+    assert list(ds.report.columns) == list(folder_report.columns)
+    assert {"path", "problem", "action"} <= set(ds.report.columns)
 
 
 def test_dataset_pickles_without_its_images_and_works_in_a_dataloader(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facegen_utils.datasets.procedural import SyntheticFaces, SyntheticPaintings, main
+from facegen_utils.datasets.procedural import SyntheticFaces, SyntheticPaintings, render_to_folder, write_readme_grids
 
 KINDS = [SyntheticFaces, SyntheticPaintings]
 
@@ -241,8 +241,20 @@ def test_faces_show_skin_where_the_face_is():
     assert np.mean(inside) > 0.3 and np.mean(inside) > 3 * np.mean(border)
 
 
-def test_command_line_writes_the_readme_grids(tmp_path):
-    main(["--grid", str(tmp_path)])
+def test_write_readme_grids(tmp_path):
+    written = write_readme_grids(tmp_path)
+    assert [p.name for p in written] == ["synthetic_faces.png", "synthetic_paintings.png"]
     for name in ("synthetic_faces.png", "synthetic_paintings.png"):
         with Image.open(tmp_path / name) as im:
             assert im.size == (8 * 66 + 2, 8 * 66 + 2)
+
+
+def test_render_to_folder_writes_the_dataset_of_a_kind(tmp_path):
+    folder = render_to_folder(tmp_path / "out", kind="paintings", n=3, image_size=16, seed=2, fmt="png")
+    assert sorted(p.name for p in folder.glob("*.png")) == ["000000.png", "000001.png", "000002.png"]
+    with Image.open(folder / "000002.png") as im:
+        pixels = torch.from_numpy(np.array(im)).permute(2, 0, 1)
+    assert torch.equal(pixels, SyntheticPaintings(3, image_size=16, seed=2).render([2])[0])
+    assert "time_of_day" in pd.read_csv(folder / "attributes.csv").columns
+    with pytest.raises(ValueError, match="kind"):
+        render_to_folder(tmp_path / "bad", kind="portraits")

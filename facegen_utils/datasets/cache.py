@@ -10,6 +10,7 @@ selection (its "slot") is deleted then. The cache folder is ``$FACEGEN_CACHE_DIR
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,6 +57,14 @@ def _replace_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """Map an exception raised while opening/decoding an image to (problem, detail)."""
+    message = str(exc) or type(exc).__name__
+    if "truncat" in message.lower():
+        return "truncated", message
+    return "unreadable", f"{type(exc).__name__}: {message}"
+
+
 def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path], np.ndarray], *,
                 workers: int | None = None, progress: bool = False, desc: str = "decoding",
                 heartbeat: Callable[[], None] | None = None) -> dict[int, tuple[str, str]]:
@@ -64,8 +73,6 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
     ``heartbeat`` is called after every chunk of images (it keeps a build lock fresh).
     """
     from facegen_utils._log import progress as progress_bar
-
-    from .cleaning import describe_error
 
     failures: dict[int, tuple[str, str]] = {}
 
@@ -181,10 +188,8 @@ class ArrayStore:
         return True
 
     def _touch_lock(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.utime(self.lock_path)
-        except OSError:
-            pass
 
     def _wait_for_other_builder(self) -> tuple[np.ndarray, dict] | None:
         """Wait while another process builds this entry; its result, or None when its lock went stale or vanished."""

@@ -116,14 +116,6 @@ def has_images(folder: Path, *, recursive: bool = False) -> bool:
     return next(_walk_images(folder, recursive), None) is not None
 
 
-def describe_error(exc: BaseException) -> tuple[str, str]:
-    """Map an exception raised while opening/decoding an image to (problem, detail)."""
-    message = str(exc) or type(exc).__name__
-    if "truncat" in message.lower():
-        return "truncated", message
-    return "unreadable", f"{type(exc).__name__}: {message}"
-
-
 def _what_is_it(data: bytes) -> str:
     """A short guess of what a non-image file is, for the report."""
     head = data[:200]
@@ -169,7 +161,7 @@ def inspect_file(path: Path, entry: FileEntry) -> Facts:
             return Facts(**base, problem="unreadable", detail="the image header is damaged")
         return Facts(**base, problem="not-an-image", detail=_what_is_it(data))
     except Exception as exc:  # PIL raises many types on broken files; each one means "skip this file"
-        problem, detail = describe_error(exc)
+        problem, detail = cache.describe_error(exc)
         return Facts(**base, problem=problem, detail=detail)
     return Facts(**base, width=width, height=height, mode=mode, format=fmt)
 
@@ -201,9 +193,7 @@ def gather_facts(root: Path, entries: Sequence[FileEntry], *, use_cache: bool = 
 
 def convert_problem(mode: str) -> str:
     """The conversion a colour mode needs to become 8-bit RGB ("" for RGB)."""
-    if mode == "RGB":
-        return ""
-    return _CONVERT_BY_MODE.get(mode, "colour-mode")
+    return "" if mode == "RGB" else _CONVERT_BY_MODE.get(mode, "colour-mode")
 
 
 def _convert_detail(problem: str, mode: str) -> str:
