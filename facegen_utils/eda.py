@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from facegen_utils._log import logger
+from facegen_utils.tensors import to_unit
 from facegen_utils.viz import image_grid
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -170,20 +171,11 @@ def _default_value_range(source: Any, value_range: Sequence[float] | None) -> tu
     return None
 
 
-def _to_unit(x: torch.Tensor, value_range: tuple[float, float] | None) -> torch.Tensor:
-    """Scale images to [0, 1] float64: uint8 from 0..255, floats from ``value_range`` (default (-1, 1))."""
-    if x.dtype == torch.uint8:
-        return x.to(torch.float64) / 255.0
-    lo, hi = value_range if value_range is not None else (-1.0, 1.0)
-    return (x.to(torch.float64) - lo) / (hi - lo)
-
-
 def _iter_batches(source: Any, batch_size: int, limit: int | None) -> Iterator[torch.Tensor]:
     """Yield image batches (N, C, H, W) from a tensor/array, a map-style dataset or any iterable of images/batches."""
     if isinstance(source, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(source)
-        if t.ndim == 3:
-            t = t.unsqueeze(0)
+        t = t.unsqueeze(0) if t.ndim == 3 else t
         stop = len(t) if limit is None else min(limit, len(t))
         for start in range(0, stop, batch_size):
             yield t[start:min(start + batch_size, stop)]
@@ -244,7 +236,7 @@ def pixel_statistics(source: Any, *, batch_size: int = 256, value_range: Sequenc
 
         bar = progress_bar(total=_image_count(source, limit), desc="pixel statistics", unit="img")
     for batch in _iter_batches(source, batch_size, limit):
-        running.update(_to_unit(batch, vr))
+        running.update(to_unit(batch, vr, dtype=torch.float64, clamp=False))
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -302,7 +294,8 @@ def sample_grid(ds: Any, *, n: int = 64, seed: int = 0, nrow: int | None = None,
     k = min(n, total)
     indices = np.random.default_rng(seed).choice(total, size=k, replace=False)
     vr = _default_value_range(ds, value_range)
-    images = torch.stack([_to_unit(torch.as_tensor(_first_tensor(ds[int(i)])), vr) for i in indices])
+    images = torch.stack([to_unit(torch.as_tensor(_first_tensor(ds[int(i)])), vr, dtype=torch.float64, clamp=False)
+                          for i in indices])
     table = pd.DataFrame({"index": indices.astype(np.int64)})
     attributes = getattr(ds, "attributes", None)
     if isinstance(attributes, pd.DataFrame) and len(attributes) == total:

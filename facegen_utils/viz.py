@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from facegen_utils.tensors import to_uint8
+
 if TYPE_CHECKING:
     import matplotlib.figure
     import pandas as pd
@@ -17,15 +19,10 @@ if TYPE_CHECKING:
 def to_uint8_images(x: torch.Tensor | np.ndarray, value_range: Sequence[float] = (-1.0, 1.0)) -> np.ndarray:
     """Convert a batch (N, 3, H, W) or one image (3, H, W) in ``value_range`` to uint8 (N, H, W, 3)."""
     t = torch.as_tensor(x).detach().to("cpu", torch.float32)
-    if t.ndim == 3:
-        t = t.unsqueeze(0)
+    t = t.unsqueeze(0) if t.ndim == 3 else t
     if t.ndim != 4 or t.shape[1] not in (1, 3):
         raise ValueError(f"expected images of shape (N, 3, H, W) or (3, H, W), got {tuple(t.shape)}")
-    lo, hi = float(value_range[0]), float(value_range[1])
-    t = ((t - lo) / (hi - lo)).clamp_(0.0, 1.0).mul_(255.0).round_()
-    if t.shape[1] == 1:
-        t = t.expand(-1, 3, -1, -1)
-    return t.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return to_uint8(t, value_range).expand(-1, 3, -1, -1).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def image_grid(x: torch.Tensor | np.ndarray, *, nrow: int = 8, value_range: Sequence[float] = (-1.0, 1.0),
@@ -96,9 +93,8 @@ def _epoch_axis(epochs: "pd.Series") -> np.ndarray:
     return out
 
 
-def plot_losses(history: "pd.DataFrame", *, x: str = "step", columns: Sequence[str] | None = None,
-                smooth: int | None = None, ax=None, title: str | None = None,
-                logy: bool = False) -> "matplotlib.figure.Figure":
+def plot_losses(history: "pd.DataFrame", *, x: str = "step", columns: Sequence[str] | None = None, ax=None,
+                smooth: int | None = None, title: str | None = None, logy: bool = False) -> "matplotlib.figure.Figure":
     """Plot training curves from a history table, one line per column (per iteration by default).
 
     ``x`` is a column ("step", "epoch", ...); "epoch" with an integer epoch column spreads the iterations of each
@@ -212,12 +208,10 @@ def compare_grids(samples: "dict[str, object]", *, value_range: Sequence[float] 
     for label, images in samples.items():
         vr = value_range[label] if isinstance(value_range, dict) else value_range
         arrays.append(_as_grid(images, nrow=nrow, value_range=vr))
-    return _panels(arrays, [str(k) for k in samples], ncols=ncols or len(arrays), title=title,
-                   panel_size=panel_size)
+    return _panels(arrays, [str(k) for k in samples], ncols=ncols or len(arrays), title=title, panel_size=panel_size)
 
 
-def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, *, dpi: int = 120,
-                close: bool = True) -> Path:
+def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, *, dpi: int = 120, close: bool = True) -> Path:
     """Write a figure (format from the suffix, PNG when there is none) and return its path.
 
     With ``close=True`` a figure that pyplot tracks is closed afterwards so that loops do not leak memory.

@@ -33,6 +33,7 @@ from torch import nn
 
 from facegen_utils._log import logger
 from facegen_utils.noise import REPORT_003_PRIORS, Prior, latent_from_seed, lerp, parse, slerp, truncate
+from facegen_utils.tensors import eval_mode, from_uint8
 from facegen_utils.viz import image_grid
 
 if TYPE_CHECKING:
@@ -64,19 +65,6 @@ def png_bytes(images: torch.Tensor, *, value_range: Sequence[float], nrow: int =
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
-
-
-@contextmanager
-def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Run ``module`` in eval mode under inference_mode, then give every submodule back its own training flag."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def _module_device(module: nn.Module) -> torch.device:
@@ -232,8 +220,7 @@ class LatentExplorer(_Explorer):
         self.path = widgets.ToggleButtons(options=["slerp", "lerp"], value="slerp", description="path",
                                           tooltips=["along the great circle (White 2016)", "straight line"],
                                           style={"button_width": "60px"})
-        self.prior = widgets.Dropdown(options=[(parse(s).label, s) for s in specs], value=chosen,
-                                      description="prior")
+        self.prior = widgets.Dropdown(options=[(parse(s).label, s) for s in specs], value=chosen, description="prior")
         self.truncation = widgets.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.05, description="truncation",
                                               readout_format=".2f", continuous_update=False,
                                               style={"description_width": "initial"})
@@ -274,7 +261,7 @@ class LatentExplorer(_Explorer):
     def images(self) -> torch.Tensor:
         """Generator output for ``latent()``: (n, 3, H, W) float on the CPU in ``value_range``."""
         z = self.latent()
-        with _evaluating(self.G):
+        with eval_mode(self.G), torch.inference_mode():
             return self.G(z).float().cpu()
 
     def describe(self) -> str:
@@ -320,7 +307,7 @@ class VAEExplorer(_Explorer):
     def set_image(self, image: torch.Tensor | np.ndarray | PILImage) -> None:
         """Encode a new image (tensor (3, H, W) in ``value_range``, uint8 array (H, W, 3) or PIL image) and show it."""
         x = _as_image_batch(image, self.value_range, getattr(self.vae, "image_size", None)).to(self.device)
-        with _evaluating(self.vae):
+        with eval_mode(self.vae), torch.inference_mode():
             mu, _ = self.vae.encode(x)
             self.original = x.float().cpu()
             self.mu = mu.float()
@@ -336,7 +323,7 @@ class VAEExplorer(_Explorer):
     def images(self) -> torch.Tensor:
         """Original, reconstruction and edit as a (3, 3, H, W) batch on the CPU."""
         z = self.latent()
-        with _evaluating(self.vae):
+        with eval_mode(self.vae), torch.inference_mode():
             edit = self.vae.decode(z).float().cpu()
         return torch.cat([self.original, self.reconstruction, edit])
 
@@ -355,7 +342,6 @@ class VAEExplorer(_Explorer):
 def _as_image_batch(image: torch.Tensor | np.ndarray | PILImage, value_range: tuple[float, float],
                     image_size: int | None) -> torch.Tensor:
     """One image as a float (1, 3, S, S) batch in ``value_range``; PIL images are resized to ``image_size``."""
-    lo, hi = value_range
     if not isinstance(image, (torch.Tensor, np.ndarray)):
         from PIL import Image
 
@@ -368,9 +354,8 @@ def _as_image_batch(image: torch.Tensor | np.ndarray | PILImage, value_range: tu
         image = np.asarray(image)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"image: a numpy image must be uint8 of shape (H, W, 3), got {image.dtype} "
-                             f"{image.shape}.")
-        image = torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0 * (hi - lo) + lo
+            raise ValueError(f"image: a numpy image must be uint8 of shape (H, W, 3), got {image.dtype} {image.shape}.")
+        image = from_uint8(torch.from_numpy(image.copy()).permute(2, 0, 1), value_range)
     x = image.unsqueeze(0) if image.ndim == 3 else image
     if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(f"image: expected one image of shape (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}.")
@@ -412,9 +397,8 @@ def latent_explorer(
     if latent_dim is None:
         raise ValueError(f"latent_explorer: {type(G).__name__} has no latent_dim attribute; pass latent_dim=.")
     return LatentExplorer(G, latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
-                          priors=priors, n=n, nrow=nrow, slider_range=slider_range,
-                          image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2),
-                          device=device)
+                          priors=priors, n=n, nrow=nrow, slider_range=slider_range, device=device,
+                          image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2))
 
 
 def vae_explorer(

@@ -249,6 +249,64 @@ def test_evaluate_gives_one_labelled_row(faces):
     assert math.isfinite(real_row["attribute_distance"].iloc[0])
 
 
+
+DEFAULT_COLUMNS = ["fid", "kid", "kid_std", "precision", "recall", "diversity", "diversity_ratio", "duplicate_share",
+                   "collapsed", "attribute_distance", "features", "n_real", "n_fake"]
+
+
+@pytest.fixture(scope="module")
+def small_reference(faces) -> metrics.Reference:
+    return metrics.reference(faces, n=120)
+
+
+def test_evaluate_default_row_and_chosen_metrics(faces_u8, small_reference):
+    images = faces_u8[-120:]
+    row = metrics.evaluate(images, small_reference)
+    assert list(row.columns) == DEFAULT_COLUMNS
+    assert list(metrics.DEFAULT_METRICS) == ["fid", "kid", "precision_recall", "mode_collapse", "attributes"]
+    assert set(metrics.DEFAULT_METRICS) <= set(metrics.names())
+    only_fid = metrics.evaluate(images, small_reference, metrics=["fid"])
+    assert list(only_fid.columns) == ["fid", "features", "n_real", "n_fake"]
+    assert only_fid["fid"].iloc[0] == row["fid"].iloc[0] and only_fid.attrs["note"] == row.attrs["note"]
+    assert list(metrics.evaluate(images, small_reference, metrics="kid").columns)[:2] == ["kid", "kid_std"]
+    pr = metrics.evaluate(images, small_reference, metrics=["precision_recall", "mode_collapse"])
+    assert list(pr.columns)[:6] == ["precision", "recall", "diversity", "diversity_ratio", "duplicate_share",
+                                    "collapsed"]
+    assert pr[["precision", "recall"]].equals(row[["precision", "recall"]])
+    # the collapse report's precision/recall are those of the registered metric's function
+    report = metrics.mode_collapse_report(small_reference.features, images)
+    precision, recall = metrics.precision_recall(small_reference.features, images)
+    assert report["precision"] == precision.value == row["precision"].iloc[0]
+    assert report["recall"] == recall.value == row["recall"].iloc[0]
+    assert {"diversity_ratio", "duplicate_share", "collapsed", "reason"} <= set(report)
+    check = metrics.collapse_check(small_reference.features, images)
+    assert "precision" not in check and check["diversity_ratio"] == report["diversity_ratio"]
+    # no attribute table (a plain image tensor as data): the attributes metric adds no column
+    plain = metrics.evaluate(images, faces_u8[:120], metrics=["fid", "attributes"])
+    assert list(plain.columns) == ["fid", "features", "n_real", "n_fake"]
+
+
+def test_unknown_metric_names_suggest_the_closest_before_any_work():
+    with pytest.raises(ValueError, match="did you mean 'precision_recall'"):
+        metrics.evaluate(torch.zeros(2, 3, 8, 8), object(), metrics=["precision"])
+    with pytest.raises(ValueError, match="unknown metric 'zzz'; registered: fid, kid"):
+        metrics.get_metric("zzz")
+
+
+def test_registering_a_metric_adds_its_columns(faces_u8, small_reference, monkeypatch):
+    registry = importlib.import_module("facegen_utils.metrics.evaluate")
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+
+    @metrics.register("mean_norm", ["mean_norm", "dim"])
+    def mean_norm(x: metrics.MetricInputs) -> dict[str, float]:
+        return {"dim": x.fake.dim, "mean_norm": float(x.fake.values.norm(dim=1).mean()), "ignored": 1.0}
+
+    assert metrics.names()[-1] == "mean_norm" and metrics.get_metric("mean_norm").columns == ("mean_norm", "dim")
+    row = metrics.evaluate(faces_u8[-120:], small_reference, metrics=["mean_norm", "fid"])
+    assert list(row.columns) == ["mean_norm", "dim", "fid", "features", "n_real", "n_fake"]
+    assert row["dim"].iloc[0] == 128 and row["mean_norm"].iloc[0] > 0
+    assert "mean_norm" not in metrics.DEFAULT_METRICS
+
 # -- the committed weights and the training script
 
 def test_committed_weights_match_the_training_script():

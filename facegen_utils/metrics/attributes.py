@@ -42,8 +42,7 @@ def _synthetic(images: Any, value_range: Sequence[float], batch_size: int,
     if isinstance(images, Features) and images.name != SYNTHETIC:
         raise ValueError(f"attribute prediction needs {SYNTHETIC!r} features, got {images.name!r}; "
                          f"pass the images instead")
-    return extract_features(images, features=SYNTHETIC, value_range=value_range, batch_size=batch_size,
-                            device=device)
+    return extract_features(images, features=SYNTHETIC, value_range=value_range, batch_size=batch_size, device=device)
 
 
 def _check_domain(domain: str) -> None:
@@ -113,9 +112,8 @@ def _guess_domain(table: pd.DataFrame) -> str:
     return best
 
 
-def attribute_match(fake: Any, reference: Any, *, domain: str | None = None,
-                    value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
-                    device: str | torch.device | None = None) -> MetricResult:
+def attribute_match(fake: Any, reference: Any, *, domain: str | None = None, value_range: Sequence[float] = (-1.0, 1.0),
+                    batch_size: int = 256, device: str | torch.device | None = None) -> MetricResult:
     """Distance between the predicted attributes of generated images and the data's attributes (lower is better).
 
     ``reference`` is the attribute DataFrame of a procedural dataset (or the dataset). The result's ``details`` is
@@ -123,8 +121,7 @@ def attribute_match(fake: Any, reference: Any, *, domain: str | None = None,
     """
     table = _reference_table(reference)
     domain = domain or _guess_domain(table)
-    predicted = predict_attributes(fake, domain=domain, value_range=value_range, batch_size=batch_size,
-                                   device=device)
+    predicted = predict_attributes(fake, domain=domain, value_range=value_range, batch_size=batch_size, device=device)
     rows = []
     for h in attribute_heads(domain):
         col = h["column"]

@@ -1,4 +1,4 @@
-"""``evaluate``: every metric of a generator against a dataset in one DataFrame row, for the end of each notebook.
+"""``evaluate``: registered metrics of a generator against a dataset in one DataFrame row, for each notebook's end.
 
 Real features are computed once per ``Reference`` and reused, so a study of several generators (the noise priors
 of notebook 04, the three models of notebook 01) pays for the real images only once.
@@ -6,7 +6,8 @@ of notebook 04, the three models of notebook 01) pays for the real images only o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -15,9 +16,12 @@ from torch import nn
 from facegen_utils.metrics.attributes import attribute_match
 from facegen_utils.metrics.features import Features, extract_features, images_from, resolve_features
 from facegen_utils.metrics.result import SYNTHETIC, features_note
-from facegen_utils.metrics.scores import fid, kid, mode_collapse_report
+from facegen_utils.metrics.scores import collapse_check, fid, kid, precision_recall
+from facegen_utils.noise import parse
+from facegen_utils.tensors import eval_mode
 
-__all__ = ["Reference", "reference", "generate", "evaluate"]
+__all__ = ["Reference", "reference", "generate", "evaluate", "MetricInputs", "Metric", "DEFAULT_METRICS",
+           "register", "names", "get_metric"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,97 @@ class Reference:
     n: int
 
 
+@dataclass(frozen=True)
+class MetricInputs:
+    """What a metric function gets: real and generated features, the real sample and the evaluation settings."""
+
+    real: Features
+    fake: Features
+    reference: Reference
+    extract: Callable[..., Features]  # extract(features=name): the generated images' features with another extractor
+    seed: int
+    kid_subsets: int
+
+
+MetricFn = Callable[[MetricInputs], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: its name, the columns it adds to a row (in order) and the function computing them."""
+
+    name: str
+    columns: tuple[str, ...]
+    fn: MetricFn
+
+
+_METRICS: dict[str, Metric] = {}
+DEFAULT_METRICS = ("fid", "kid", "precision_recall", "mode_collapse", "attributes")
+
+
+def register(name: str, columns: str | Sequence[str]) -> Callable[[MetricFn], MetricFn]:
+    """Decorator registering ``fn(inputs) -> {column: value}`` (None: not applicable) as metric ``name``."""
+    columns = (columns,) if isinstance(columns, str) else tuple(columns)
+
+    def add(fn: MetricFn) -> MetricFn:
+        _METRICS[name] = Metric(name, columns, fn)  # registering a name again replaces it
+        return fn
+    return add
+
+
+def names() -> list[str]:
+    """Names of the registered metrics, in registration order."""
+    return list(_METRICS)
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric ``name``; a ValueError with a "did you mean" hint for an unknown one."""
+    if name not in _METRICS:
+        from facegen_utils.profiles import suggest
+
+        raise ValueError(f"unknown metric {name!r}{suggest(name, _METRICS)}; registered: {', '.join(_METRICS)}")
+    return _METRICS[name]
+
+
+@register("fid", ["fid"])
+def _fid(x: MetricInputs) -> dict[str, Any]:
+    return {"fid": fid(x.real, x.fake).value}
+
+
+@register("kid", ["kid", "kid_std"])
+def _kid(x: MetricInputs) -> dict[str, Any]:
+    result = kid(x.real, x.fake, n_subsets=x.kid_subsets, seed=x.seed)
+    return {"kid": result.value, "kid_std": result.std}
+
+
+@register("precision_recall", ["precision", "recall"])  # k-NN manifolds, Kynkaanniemi et al. 2019
+def _precision_recall(x: MetricInputs) -> dict[str, Any]:
+    precision, recall = precision_recall(x.real, x.fake)
+    return {"precision": precision.value, "recall": recall.value}
+
+
+@register("mode_collapse", ["diversity", "diversity_ratio", "duplicate_share", "collapsed"])
+def _mode_collapse(x: MetricInputs) -> dict[str, Any]:
+    check = collapse_check(x.real, x.fake, seed=x.seed)
+    return {"diversity": check["diversity_fake"], **check}
+
+
+@register("attributes", ["attribute_distance"])
+def _attributes(x: MetricInputs) -> dict[str, Any] | None:
+    if x.reference.attributes is None:  # only the procedural datasets know their images' attributes
+        return None
+    fake = x.fake if x.fake.name == SYNTHETIC else x.extract(features=SYNTHETIC)
+    return {"attribute_distance": attribute_match(fake, x.reference.attributes).value}
+
+
 def _pick(size: int, n: int, seed: int) -> torch.Tensor:
     if n >= size:
         return torch.arange(size)
     return torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int = 0,
-              value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
-              device: str | torch.device | None = None) -> Reference:
+def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int = 0, batch_size: int = 256,
+              value_range: Sequence[float] = (-1.0, 1.0), device: str | torch.device | None = None) -> Reference:
     """Real-image features (and attributes) of ``n`` images drawn from a dataset or an image tensor with ``seed``."""
     name = resolve_features(features)
     idx = _pick(len(dataset), n, seed)
@@ -58,19 +144,13 @@ def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int 
 def generate(G: nn.Module, n: int, *, latent_dim: int | None = None, prior: Any = "normal(0, 1)", seed: int = 0,
              batch_size: int = 256) -> torch.Tensor:
     """``n`` images from a generator in eval mode, latents drawn from ``prior`` with ``seed`` (CPU output)."""
-    from facegen_utils.noise import parse
-
     latent_dim = latent_dim or getattr(G, "latent_dim", None)
     if latent_dim is None:
         raise ValueError("the generator has no latent_dim attribute; pass latent_dim=")
     z = parse(prior).sample(n, latent_dim, generator=torch.Generator().manual_seed(seed))
     device = next(G.parameters()).device
-    was_training = G.training
-    G.eval()
-    try:
+    with eval_mode(G):
         return torch.cat([G(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
-    finally:
-        G.train(was_training)
 
 
 def _fake(source: Any, n: int, *, prior: Any, seed: int, batch_size: int,
@@ -88,37 +168,29 @@ def _fake(source: Any, n: int, *, prior: Any, seed: int, batch_size: int,
                     f"a Trainer or a generator module")
 
 
-def evaluate(source: Any, data: Any, *, n: int = 1000, features: str = "auto", prior: Any = "normal(0, 1)",
-             seed: int = 0, value_range: Sequence[float] | None = None, label: str | None = None,
-             kid_subsets: int = 50, batch_size: int = 256, device: str | torch.device | None = None) -> pd.DataFrame:
-    """FID, KID, precision, recall, diversity, duplicate share, collapse flag [and attribute distance] as one row.
+def evaluate(source: Any, data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS, n: int = 1000,
+             features: str = "auto", prior: Any = "normal(0, 1)", seed: int = 0,
+             value_range: Sequence[float] | None = None, label: str | None = None, kid_subsets: int = 50,
+             batch_size: int = 256, device: str | torch.device | None = None) -> pd.DataFrame:
+    """The registered ``metrics`` (default: fid, kid, precision_recall, mode_collapse, attributes) as one row.
 
     ``source`` is generated images, a ModelSet, a Trainer or a generator (``n`` samples drawn from ``prior`` with
-    ``seed``); ``data`` is a dataset, a real image tensor or a ``Reference`` made once with ``reference()``.
+    ``seed``); ``data`` is a dataset, a real image tensor or a ``Reference`` made once with ``reference()``. Columns:
+    each metric's in order (``attribute_distance`` only for procedural data), then features, n_real and n_fake.
     """
+    chosen = [get_metric(name) for name in dict.fromkeys([metrics] if isinstance(metrics, str) else metrics)]
     ref = data if isinstance(data, Reference) else reference(
         data, n=n, features=features, seed=seed, batch_size=batch_size, device=device,
         value_range=value_range or (-1.0, 1.0))
     fake, vr = _fake(source, n, prior=prior, seed=seed, batch_size=batch_size, value_range=value_range)
-    kw = {"value_range": vr, "batch_size": batch_size, "device": device}
-    ff = extract_features(fake, features=ref.features.name, **kw)
-    fid_result = fid(ref.features, ff)
-    kid_result = kid(ref.features, ff, n_subsets=kid_subsets, seed=seed)
-    collapse = mode_collapse_report(ref.features, ff, seed=seed)
-    row = {
-        "fid": fid_result.value,
-        "kid": kid_result.value,
-        "kid_std": kid_result.std,
-        "precision": collapse["precision"],
-        "recall": collapse["recall"],
-        "diversity": collapse["diversity_fake"],
-        "diversity_ratio": collapse["diversity_ratio"],
-        "duplicate_share": collapse["duplicate_share"],
-        "collapsed": collapse["collapsed"],
-    }
-    if ref.attributes is not None:
-        fake_syn = ff if ff.name == SYNTHETIC else extract_features(fake, features=SYNTHETIC, **kw)
-        row["attribute_distance"] = attribute_match(fake_syn, ref.attributes).value
+    extract = partial(extract_features, fake, value_range=vr, batch_size=batch_size, device=device)
+    ff = extract(features=ref.features.name)
+    inputs = MetricInputs(ref.features, ff, ref, extract, seed, kid_subsets)
+    row: dict[str, Any] = {}
+    for metric in chosen:
+        values = metric.fn(inputs)
+        if values is not None:
+            row.update((column, values[column]) for column in metric.columns)
     row.update({"features": ff.name, "n_real": len(ref.features), "n_fake": len(ff)})
     table = pd.DataFrame([row], index=[label] if label is not None else None)
     table.attrs["note"] = features_note(ff.name)

@@ -28,18 +28,10 @@ from torch import nn
 
 from facegen_utils._log import logger
 from facegen_utils.metrics.result import INCEPTION, SYNTHETIC
+from facegen_utils.tensors import to_uint8, to_unit
 
-__all__ = [
-    "Features",
-    "FeatureNet",
-    "extract_features",
-    "resolve_features",
-    "available_features",
-    "load_feature_net",
-    "images_from",
-    "WEIGHTS_PATH",
-    "INCEPTION_ENV",
-]
+__all__ = ["Features", "FeatureNet", "extract_features", "resolve_features", "available_features",
+           "load_feature_net", "images_from", "WEIGHTS_PATH", "INCEPTION_ENV"]
 
 #: The committed weights of the package's feature extractor.
 WEIGHTS_PATH = Path(__file__).resolve().parents[1] / "assets" / f"{SYNTHETIC}.pt"
@@ -110,9 +102,8 @@ def load_feature_net(path: str | Path | None = None) -> FeatureNet:
     """Load the package's feature extractor (default: the committed weights) in eval mode; cached per path."""
     path = Path(path) if path is not None else WEIGHTS_PATH
     if not path.is_file():
-        raise FileNotFoundError(
-            f"feature-extractor weights not found at {path}; recreate them with "
-            f"`python scripts/train_feature_extractor.py --out {path}`")
+        raise FileNotFoundError(f"feature-extractor weights not found at {path}; recreate them with "
+                                f"`python scripts/train_feature_extractor.py --out {path}`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     net = _net_from_meta(blob["meta"])
     missing, unexpected = net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
@@ -176,10 +167,9 @@ def resolve_features(features: str = "auto") -> str:
         return SYNTHETIC
     if features == INCEPTION:
         if _inception() is None:
-            raise RuntimeError(
-                f"features={INCEPTION!r} needs the Inception-v3 weights on disk and torchmetrics: "
-                f"`pip install torchmetrics[image]` and set {INCEPTION_ENV} to the path of {_INCEPTION_FILE}, "
-                f"or use features='auto' / {SYNTHETIC!r}.")
+            raise RuntimeError(f"features={INCEPTION!r} needs the Inception-v3 weights on disk and torchmetrics: "
+                               f"`pip install torchmetrics[image]` and set {INCEPTION_ENV} to the path of "
+                               f"{_INCEPTION_FILE}, or use features='auto' / {SYNTHETIC!r}.")
         return INCEPTION
     raise ValueError(f"features={features!r} is not known; use 'auto', {SYNTHETIC!r} or {INCEPTION!r}")
 
@@ -196,8 +186,7 @@ def images_from(source: Any, *, value_range: Sequence[float] = (-1.0, 1.0)) -> t
         value_range = getattr(source, "value_range", value_range)
     else:
         raise TypeError(f"expected images as a tensor (N, 3, H, W) or a dataset, got {type(source).__name__}")
-    if images.ndim == 3:
-        images = images.unsqueeze(0)
+    images = images.unsqueeze(0) if images.ndim == 3 else images
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
     if images.shape[0] == 0:
@@ -220,18 +209,8 @@ def _check_range(images: torch.Tensor, value_range: tuple[float, float]) -> None
                        "(a sigmoid generator) pass value_range=(0, 1).", lo, hi)
 
 
-def _unit(batch: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    if batch.dtype == torch.uint8:
-        x = batch.float().div_(255.0)
-    else:
-        lo, hi = value_range
-        x = (batch.float() - lo).div_(hi - lo).clamp_(0.0, 1.0)
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
 @torch.inference_mode()
-def _run(model_fn, images: torch.Tensor, value_range: tuple[float, float], *, batch_size: int,
-         device: torch.device) -> torch.Tensor:
+def _run(model_fn, images: torch.Tensor, *, batch_size: int, device: torch.device) -> torch.Tensor:
     chunks = [model_fn(images[i:i + batch_size].to(device)) for i in range(0, images.shape[0], batch_size)]
     return torch.cat([c.to("cpu", torch.float64) for c in chunks])
 
@@ -250,14 +229,14 @@ def extract_features(images: Any, *, features: str = "auto", value_range: Sequen
         model = _inception().to(dev)
 
         def fn(batch: torch.Tensor) -> torch.Tensor:
-            return model(_unit(batch, vr).mul_(255.0).round_().to(torch.uint8))
+            return model(to_uint8(batch, vr).expand(-1, 3, -1, -1))
     else:
         net = load_feature_net().to(dev)
         size = net.input_size
 
         def fn(batch: torch.Tensor) -> torch.Tensor:
-            u = _unit(batch, vr)
+            u = to_unit(batch, vr).expand(-1, 3, -1, -1)
             if u.shape[-2:] != (size, size):
                 u = F.interpolate(u, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             return net.embed(u)
-    return Features(_run(fn, x, vr, batch_size=batch_size, device=dev), name)
+    return Features(_run(fn, x, batch_size=batch_size, device=dev), name)

@@ -25,17 +25,10 @@ import torch
 from facegen_utils._log import logger
 from facegen_utils.metrics.features import Features, extract_features, images_from
 from facegen_utils.metrics.result import PIXELS, MetricResult
+from facegen_utils.tensors import to_unit
 
-__all__ = [
-    "pair_features",
-    "fid",
-    "kid",
-    "precision_recall",
-    "diversity",
-    "duplicate_share",
-    "mode_collapse_report",
-    "frechet_distance",
-]
+__all__ = ["pair_features", "fid", "kid", "precision_recall", "diversity", "duplicate_share", "collapse_check",
+           "mode_collapse_report", "frechet_distance"]
 
 _CHUNK = 1024
 _MIN_SPREAD = 0.1  # the smallest unit of the duplicate test, as a share of the real images' mean pairwise distance
@@ -53,9 +46,10 @@ def pair_features(real: Any, fake: Any, *, features: str = "auto", value_range: 
     return fr, ff
 
 
-def _need(f: Features, n: int, what: str) -> None:
-    if len(f) < n:
-        raise ValueError(f"{what} needs at least {n} images per set, got {len(f)}")
+def _need(n: int, what: str, *sets: Features) -> None:
+    for f in sets:
+        if len(f) < n:
+            raise ValueError(f"{what} needs at least {n} images per set, got {len(f)}")
 
 
 def _subset(x: torch.Tensor, m: int, seed: int) -> torch.Tensor:
@@ -83,10 +77,8 @@ def frechet_distance(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor, s2:
 def fid(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
         batch_size: int = 256, device: str | torch.device | None = None) -> MetricResult:
     """Frechet distance between the feature Gaussians of real and generated images (lower is better)."""
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
-                           device=device)
-    for f in (fr, ff):
-        _need(f, 2, "FID")
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    _need(2, "FID", fr, ff)
     if min(len(fr), len(ff)) < fr.dim:
         logger.warning("FID from %d/%d images with %d-d features is strongly biased upwards; compare models only "
                        "at equal n and prefer n >= %d.", len(fr), len(ff), fr.dim, 4 * fr.dim)
@@ -124,10 +116,8 @@ def kid(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[f
     ``subset_size`` defaults to half the smaller set, at most 1000, so that the subsets differ and their spread
     (``std``) means something.
     """
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
-                           device=device)
-    for f in (fr, ff):
-        _need(f, 4, "KID")
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    _need(4, "KID", fr, ff)
     n_min = min(len(fr), len(ff))
     m = min(subset_size or min(1000, n_min // 2), n_min)
     if m < 2:
@@ -164,10 +154,8 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, features: str = "auto"
                      value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
                      device: str | torch.device | None = None) -> tuple[MetricResult, MetricResult]:
     """k-NN manifold precision (fakes that look real) and recall (reals the generator covers)."""
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
-                           device=device)
-    for f in (fr, ff):
-        _need(f, k + 1, f"precision/recall with k={k}")
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    _need(k + 1, f"precision/recall with k={k}", fr, ff)
     x, y = fr.values, ff.values
     precision = _covered(y, x, _knn_radius(x, k)).double().mean()
     recall = _covered(x, y, _knn_radius(y, k)).double().mean()
@@ -186,22 +174,15 @@ def _mean_pairwise(x: torch.Tensor) -> float:
     return total / (n * (n - 1))
 
 
-def _pixels(images: Any, value_range: Sequence[float]) -> torch.Tensor:
-    x, (lo, hi) = images_from(images, value_range=value_range)
-    u = x.float() / 255.0 if x.dtype == torch.uint8 else ((x.float() - lo) / (hi - lo)).clamp(0, 1)
-    return u.flatten(1) / u[0].numel() ** 0.5
-
-
 def diversity(images: Any, *, space: str = "features", features: str = "auto",
               value_range: Sequence[float] = (-1.0, 1.0), max_samples: int = 2000, seed: int = 0,
               batch_size: int = 256, device: str | torch.device | None = None) -> MetricResult:
     """Mean pairwise distance between samples, in feature space or (``space="pixels"``) as RMS pixel difference."""
     if space == "pixels":
-        x = _subset(_pixels(images, value_range), max_samples, seed)
-        label = PIXELS
+        u = to_unit(*images_from(images, value_range=value_range))
+        x, label = _subset(u.flatten(1) / u[0].numel() ** 0.5, max_samples, seed), PIXELS
     elif space == "features":
-        f = extract_features(images, features=features, value_range=value_range, batch_size=batch_size,
-                             device=device)
+        f = extract_features(images, features=features, value_range=value_range, batch_size=batch_size, device=device)
         x, label = _subset(f.values, max_samples, seed), f.name
     else:
         raise ValueError(f"space={space!r} is not known; use 'features' or 'pixels'")
@@ -218,8 +199,7 @@ def duplicate_share(real: Any, fake: Any, *, quantile: float = 0.01, features: s
     Near: closer to its nearest neighbour, relative to the samples' mean pairwise distance, than all but ``quantile``
     of the real images are to theirs relative to the data's (see the module docstring).
     """
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
-                           device=device)
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
     share, _ = _duplicates(fr, ff, quantile=quantile, seed=seed)
     m = min(len(fr), len(ff))
     return MetricResult("duplicate share", share, fr.name, m, m)
@@ -228,8 +208,7 @@ def duplicate_share(real: Any, fake: Any, *, quantile: float = 0.01, features: s
 def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tuple[float, float]:
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile={quantile} must be between 0 and 1 (e.g. 0.01 for the 1st percentile)")
-    for f in (fr, ff):
-        _need(f, 2, "the duplicate share")
+    _need(2, "the duplicate share", fr, ff)
     m = min(len(fr), len(ff))
     real, fake = _subset(fr.values, m, seed), _subset(ff.values, m, seed + 1)
     real_spread = _mean_pairwise(real)
@@ -242,11 +221,11 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
     return float((fake_nn <= threshold).double().mean()), threshold
 
 
-def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
-                         k: int = 3, quantile: float = 0.01, duplicate_limit: float = 0.25,
-                         diversity_limit: float = 0.25, max_samples: int = 2000, seed: int = 0,
-                         batch_size: int = 256, device: str | torch.device | None = None) -> dict[str, Any]:
-    """Diversity, near-duplicates and recall of a generator in one dict, with a ``collapsed`` verdict and reason.
+def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+                   quantile: float = 0.01, duplicate_limit: float = 0.25, diversity_limit: float = 0.25,
+                   max_samples: int = 2000, seed: int = 0, batch_size: int = 256,
+                   device: str | torch.device | None = None) -> dict[str, Any]:
+    """Diversity and near-duplicates of a generator in one dict, with a ``collapsed`` verdict and reason.
 
     ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate (see
     :func:`duplicate_share`), or when the samples are less than ``diversity_limit`` times as spread out as the real
@@ -257,29 +236,28 @@ def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_
     near-duplicates (tests/test_metrics.py checks a 5-pixel blur), while ten images with small variations are all
     near-duplicates at 0.9 of the data's diversity.
     """
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size,
-                           device=device)
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
     div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
     div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
     ratio = div_fake / div_real if div_real > 0 else float("nan")
     share, threshold = _duplicates(fr, ff, quantile=quantile, seed=seed)
-    precision, recall = precision_recall(fr, ff, k=k)
     reasons = []
     if share >= duplicate_limit:
         reasons.append(f"{share:.0%} of the samples have a near-duplicate (limit {duplicate_limit:.0%})")
     if ratio <= diversity_limit:
         reasons.append(f"samples are {ratio:.2f}x as diverse as the data (limit {diversity_limit:.2f}x)")
-    return {
-        "features": fr.name,
-        "n_real": len(fr),
-        "n_fake": len(ff),
-        "diversity_real": div_real,
-        "diversity_fake": div_fake,
-        "diversity_ratio": ratio,
-        "duplicate_share": share,
-        "duplicate_threshold": threshold,
-        "precision": precision.value,
-        "recall": recall.value,
-        "collapsed": bool(reasons),
-        "reason": "; ".join(reasons) if reasons else "no sign of mode collapse",
-    }
+    return {"features": fr.name, "n_real": len(fr), "n_fake": len(ff), "diversity_real": div_real,
+            "diversity_fake": div_fake, "diversity_ratio": ratio, "duplicate_share": share,
+            "duplicate_threshold": threshold, "collapsed": bool(reasons),
+            "reason": "; ".join(reasons) if reasons else "no sign of mode collapse"}
+
+
+def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
+                         k: int = 3, batch_size: int = 256, device: str | torch.device | None = None,
+                         **check: Any) -> dict[str, Any]:
+    """:func:`collapse_check` (``**check``: its limits, ``seed``...) with the k-NN :func:`precision_recall`."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    report = collapse_check(fr, ff, **check)
+    precision, recall = precision_recall(fr, ff, k=k)
+    verdict = {key: report.pop(key) for key in ("collapsed", "reason")}
+    return {**report, "precision": precision.value, "recall": recall.value, **verdict}

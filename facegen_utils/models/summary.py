@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from facegen_utils.tensors import eval_mode
+
 COLUMNS = ["layer", "type", "output shape", "params", "trainable"]
 
 
@@ -46,10 +48,8 @@ def _example_input(model: nn.Module, input_size: Sequence[int] | torch.Tensor | 
         return input_size
     shape = input_size if input_size is not None else getattr(model, "input_shape", None)
     if shape is None:
-        raise ValueError(
-            f"summary() cannot tell the input shape of {type(model).__name__}: pass input_size "
-            "(the shape of one sample without the batch dimension, e.g. (3, 64, 64)) or an example input tensor."
-        )
+        raise ValueError(f"summary() cannot tell the input shape of {type(model).__name__}: pass input_size (the shape"
+                         " of one sample without the batch dimension, e.g. (3, 64, 64)) or an example input tensor.")
     reference = next(model.parameters(), None)
     device = reference.device if reference is not None else torch.device("cpu")
     dtype = reference.dtype if reference is not None and reference.is_floating_point() else torch.float32
@@ -77,17 +77,13 @@ def summary(model: nn.Module, input_size: Sequence[int] | torch.Tensor | None = 
         return hook
 
     leaves = [(name, m) for name, m in model.named_modules() if not any(True for _ in m.children())]
-    flags = {m: m.training for m in model.modules()}
     handles = [m.register_forward_hook(record(name or type(m).__name__)) for name, m in leaves]
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(example)
     finally:
         for handle in handles:
             handle.remove()
-        for m, flag in flags.items():
-            m.training = flag
 
     df = pd.DataFrame(rows, columns=COLUMNS)
     total, trainable = _counts(model, recurse=True)
