@@ -1,11 +1,14 @@
-"""Command line of facegen: ``python -m facegen_utils {prepare,train,sample,run-all} ...``.
+"""Command line of facegen: ``python -m facegen_utils {prepare,train,sample,render,run-all} ...``.
 
 - ``prepare`` scans a dataset folder (nothing is modified unless ``--quarantine``), prints the usable image count
   and a summary of the problems, and builds the decoded uint8 cache the training engine reads.
 - ``train`` trains one model through :class:`facegen_utils.training.Trainer` and writes ``checkpoint.pt`` and
   ``losses.csv`` into ``--out``; ``--resume`` continues from the newest checkpoint there. Under
   ``torchrun --nproc_per_node N -m facegen_utils train ...`` the engine runs DistributedDataParallel itself.
+  The options become one :class:`facegen_utils.spec.RunSpec` (validated there), whose seed also initialises the
+  networks, so two runs with the same options give the same weights.
 - ``sample`` draws a grid from a checkpoint's generator.
+- ``render`` writes the procedural datasets as the README grids or as a folder of images.
 - ``run-all`` executes the notebooks and writes the gallery (``make run``).
 
 Every subcommand returns 0 on success, 2 for a usage error (bad option or value, missing data) and 1 when the
@@ -14,6 +17,7 @@ work itself failed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facegen_utils import profiles
+from facegen_utils.spec import COMPILE_MODES, RunSpec, check_choice, check_int, check_number, suggest
 
 PROG = "python -m facegen_utils"
 RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
@@ -34,11 +39,10 @@ EXAMPLES = f"""examples:
   {PROG} train --profile 05:report --data-dir data/celeba --out runs/celeba
   torchrun --nproc_per_node 2 -m facegen_utils train --profile 05:report --out runs/ddp
   {PROG} sample --checkpoint runs/x/checkpoint.pt --n 64 --out grid.png
+  {PROG} render --grid docs/images
   {PROG} run-all --profile quick --out outputs
 """
 
-#: a model's natural objective when --objective is not given
-DEFAULT_OBJECTIVE = {"keras-vae": "vae", "keras-wgan": "wgan-clip", "mlp-wgan-gp": "wgan-gp"}
 # train options that describe the data and model; --resume reads them back from run.json when not given
 _RUN_KEYS = ("model", "objective", "dataset", "data_dir", "image_size", "limit", "latent_dim", "model_options")
 
@@ -51,47 +55,24 @@ class UsageError(ValueError):
 # argument types
 # ---------------------------------------------------------------------------------------------------------
 def _int_at_least(minimum: int):
+    """An argparse type: a whole number, checked by the run specification's rule (for options outside a spec)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
+            check_int("value", value, minimum)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is too small; use a whole number >= {minimum}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {minimum}") from None
         return value
 
     parse.__name__ = f"int>={minimum}"
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must lie in [0, 1]")
-    return value
-
-
 def _betas(text: str) -> tuple[float, float]:
-    parts = text.replace("(", "").replace(")", "").split(",")
     try:
-        b1, b2 = (float(p) for p in parts)
+        b1, b2 = (float(p) for p in text.replace("(", "").replace(")", "").split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not two numbers such as 0.5,0.999") from None
-    if not (0 <= b1 < 1 and 0 <= b2 < 1):
-        raise argparse.ArgumentTypeError(f"{text}: both betas must lie in [0, 1)")
     return b1, b2
 
 
@@ -133,7 +114,7 @@ class _Parser(argparse.ArgumentParser):
         if extra:
             command = self.commands.get(getattr(parsed, "command", None) or "", self)
             known = [o for action in command._actions for o in action.option_strings]
-            hint = next((profiles.suggest(e.split("=")[0], known) for e in extra if e.startswith("-")), "")
+            hint = next((suggest(e.split("=")[0], known) for e in extra if e.startswith("-")), "")
             command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
         return parsed
 
@@ -171,37 +152,37 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{', '.join(profiles.PROFILES)})")
     t.add_argument("--model", help="model name (dcgan, keras-gan, keras-wgan, keras-vae, mlp-wgan-gp, mlp-gan); "
                                    "default dcgan")
-    t.add_argument("--objective", choices=profiles.OBJECTIVES, help="training objective (default: the model's own)")
+    t.add_argument("--objective", help="training objective: gan, wgan-clip, wgan-gp or vae (default: the model's)")
     t.add_argument("--dataset", help=f"dataset name ({datasets_help}); default synthetic-faces")
     t.add_argument("--data-dir", help="folder of a real dataset")
-    t.add_argument("--image-size", type=_int_at_least(8), help="image size in pixels (default 64)")
-    t.add_argument("--limit", type=_int_at_least(1), metavar="N", help="use the first N images")
-    t.add_argument("--epochs", type=_int_at_least(1), help="total epochs to reach (with --resume: including "
-                                                           "the epochs already trained)")
-    t.add_argument("--batch-size", type=_int_at_least(1))
-    t.add_argument("--lr", type=_positive_float, help="learning rate (generator; also the critic unless --lr-d)")
-    t.add_argument("--lr-d", type=_positive_float, help="discriminator/critic learning rate")
+    t.add_argument("--image-size", type=int, help="image size in pixels (default 64)")
+    t.add_argument("--limit", type=int, metavar="N", help="use the first N images")
+    t.add_argument("--epochs", type=int, help="total epochs to reach (with --resume: including the epochs "
+                                              "already trained)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="learning rate (generator; also the critic unless --lr-d)")
+    t.add_argument("--lr-d", type=float, help="discriminator/critic learning rate")
     t.add_argument("--betas", type=_betas, metavar="B1,B2", help="Adam betas, e.g. 0.5,0.999")
-    t.add_argument("--optimizer", choices=profiles.OPTIMIZERS)
-    t.add_argument("--n-critic", type=_int_at_least(1), help="critic steps per generator step (WGAN)")
-    t.add_argument("--critic-schedule", choices=profiles.CRITIC_SCHEDULES,
+    t.add_argument("--optimizer", help="adam or rmsprop")
+    t.add_argument("--n-critic", type=int, help="critic steps per generator step (WGAN)")
+    t.add_argument("--critic-schedule",
                    help="inner: n critic steps per generator step; every-nth: critic every batch, generator "
                         "every n-th (report 001)")
-    t.add_argument("--clip-value", type=_positive_float, help="weight clipping c of wgan-clip")
+    t.add_argument("--clip-value", type=float, help="weight clipping c of wgan-clip")
     t.add_argument("--gp-weight", type=float, help="gradient-penalty weight of wgan-gp")
-    t.add_argument("--real-label", type=_unit_float, help="BCE target of real images (label smoothing)")
-    t.add_argument("--fake-label", type=_unit_float, help="BCE target of generated images")
+    t.add_argument("--real-label", type=float, help="BCE target of real images (label smoothing)")
+    t.add_argument("--fake-label", type=float, help="BCE target of generated images")
     t.add_argument("--prior", help="latent prior, e.g. 'normal(0, 1)', 'uniform(-1, 1)', 'gamma(2, 1)'")
-    t.add_argument("--latent-dim", type=_int_at_least(1), help="latent size (default: the model's)")
-    t.add_argument("--base-channels", "--width", dest="base_channels", type=_int_at_least(1),
+    t.add_argument("--latent-dim", type=int, help="latent size (default: the model's)")
+    t.add_argument("--base-channels", "--width", dest="base_channels", type=int,
                    help="channel width of the convolutional models (model option base_channels)")
     t.add_argument("--model-option", type=_model_option, action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword of facegen_utils.models.build, repeatable")
-    t.add_argument("--seed", type=_int_at_least(0))
+    t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
-    t.add_argument("--amp", choices=("off", "bf16", "fp16"), help="mixed precision on CUDA")
+    t.add_argument("--amp", help="mixed precision on CUDA: off, bf16 or fp16")
     t.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
-                   choices=(True, "default", "reduce-overhead", "max-autotune"),
+                   choices=(True, *COMPILE_MODES),
                    help="torch.compile the models; MODE reduce-overhead adds CUDA graphs (GPU), max-autotune also "
                         "searches kernel configurations")
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -209,14 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cpu-gemm-grad", action=argparse.BooleanOptionalAction, default=None,
                    help="CPU: weight gradients of small convolution layers (DCGAN's 4x4) as one matrix product "
                         "(default: on)")
-    t.add_argument("--ema", type=_unit_float, help="EMA decay of the generator, e.g. 0.999")
-    t.add_argument("--sample-every", type=_int_at_least(0), help="epochs between progress grids")
-    t.add_argument("--checkpoint-every", type=_int_at_least(0), help="epochs between checkpoints (0: at the end)")
+    t.add_argument("--ema", type=float, help="EMA decay of the generator, e.g. 0.999")
+    t.add_argument("--sample-every", type=int, help="epochs between progress grids")
+    t.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints (0: at the end)")
     t.add_argument("--keep-checkpoints", nargs="?", const="weights", default=None, choices=("weights", "full"),
                    help="also keep checkpoint_epoch_XXXX.pt of every checkpoint: the networks only (weights, the "
                         "default) or complete resumable copies (full)")
     t.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips of the real images")
-    t.add_argument("--num-workers", type=_int_at_least(0), help="DataLoader workers")
+    t.add_argument("--num-workers", type=int, help="DataLoader workers")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, losses.csv, samples/")
     t.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out up to --epochs")
@@ -229,10 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="PNG file to write")
     s.add_argument("--seed", type=_int_at_least(0), default=0)
     s.add_argument("--prior", help="latent prior (default: the one the model was trained with)")
-    s.add_argument("--truncation", type=_positive_float, help="resample latent values beyond this threshold")
+    s.add_argument("--truncation", type=float, help="resample latent values beyond this threshold")
     s.add_argument("--nrow", type=_int_at_least(1), help="images per row (default: a square grid)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
+
+    g = parser.commands["render"] = sub.add_parser(
+        "render", help="write the README grids or a folder of procedural images",
+        description="Render the procedural datasets: the README sample grids (--grid) and/or a dataset written as "
+                    "numbered image files with attributes.csv (--save).")
+    g.add_argument("--grid", metavar="DIR", help="write synthetic_faces.png and synthetic_paintings.png here")
+    g.add_argument("--save", metavar="DIR", help="write a dataset as an image folder here")
+    g.add_argument("--kind", choices=("faces", "paintings"), default="faces", help="dataset of --save (default faces)")
+    g.add_argument("--n", type=_int_at_least(1), default=1000, help="images written by --save (default 1000)")
+    g.add_argument("--image-size", type=_int_at_least(8), default=64, help="image size in pixels (default 64)")
+    g.add_argument("--seed", type=_int_at_least(0), default=0, help="procedural seed (default 0)")
+    g.add_argument("--fmt", choices=("jpg", "png"), default="jpg", help="image format of --save (default jpg)")
 
     r = parser.commands["run-all"] = sub.add_parser(
         "run-all", help="execute the notebooks and write the gallery (make run)",
@@ -258,12 +251,6 @@ def _say(message: str) -> None:
         print(message, flush=True)
 
 
-def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise UsageError(f"unknown {kind} {value!r}{profiles.suggest(value, choices)}; "
-                         f"valid {kind}s: {', '.join(choices)}")
-
-
 # ---------------------------------------------------------------------------------------------------------
 # prepare
 # ---------------------------------------------------------------------------------------------------------
@@ -280,7 +267,7 @@ def _print_problems(report: Any) -> None:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from facegen_utils import datasets
 
-    _check_choice("dataset", args.dataset, datasets.names())
+    check_choice("dataset", args.dataset, datasets.names())
     options: dict[str, Any] = {"quarantine": True} if args.quarantine else {}
     try:
         ds = datasets.get(args.dataset, data_dir=args.data_dir, image_size=args.image_size, limit=args.limit,
@@ -291,10 +278,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         raise
     root = getattr(ds, "root", None)
     print(f"dataset {args.dataset}" + (f" in {root}" if root is not None else " (generated)"))
-    if hasattr(ds, "report"):
-        _print_problems(ds.report)
-        if args.quarantine:
-            print(f"files with action 'skip' were moved to {Path(root).with_name(Path(root).name + '-quarantine')}")
+    _print_problems(ds.report)
+    if args.quarantine and root is not None:
+        print(f"files with action 'skip' were moved to {Path(root).with_name(Path(root).name + '-quarantine')}")
     print(f"usable images: {len(ds)}")
     if args.no_cache:
         return 0
@@ -310,14 +296,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # train
 # ---------------------------------------------------------------------------------------------------------
-_TRAIN_CONFIG_ARGS = (
-    "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
-    "clip_value", "gp_weight", "real_label", "fake_label", "prior", "seed", "device", "amp", "channels_last",
-    "cpu_gemm_grad", "compile", "ema", "sample_every", "checkpoint_every", "keep_checkpoints", "hflip",
-    "num_workers", "limit",
-)
-
-
 def newest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint to resume from in ``folder``: ``checkpoint.pt`` if present, else the newest ``*.pt``.
 
@@ -332,67 +310,28 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
 
 
 def _train_settings(args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:
-    """Merge explicit options > the previous run (resume) > --profile > defaults into one settings dict."""
-    explicit = {k: v for k, v in vars(args).items() if v is not None}
-    explicit.pop("command", None)
+    """Merge explicit options > the previous run (resume) > --profile > defaults into flat RunSpec settings."""
+    explicit = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "out", "resume")}
     if "lr_d" in explicit:
         explicit["lr_D"] = explicit.pop("lr_d")
-    options = dict(previous.get("model_options", {}))
+    options = dict(explicit.pop("model_option", []))
+    if "base_channels" in explicit:
+        options["base_channels"] = explicit.pop("base_channels")
     settings: dict[str, Any] = {}
     spec = explicit.pop("profile", None) or previous.get("profile")
     if spec:
         notebook, variant, profile_name = profiles.parse_spec(spec)
-        prof = profiles.get(notebook, profile_name, variant=variant)
-        settings.update({name: getattr(prof, name) for name in (*_TRAIN_CONFIG_ARGS, *_RUN_KEYS)
-                         if hasattr(prof, name) and name not in ("device",)})
-        settings["model_options"] = {**prof.model_options, **options}
+        flat = profiles.get(notebook, profile_name, variant=variant).spec.flat()
+        settings.update({k: v for k, v in flat.items() if k != "device"})
         settings["profile"] = spec
-    for key in _RUN_KEYS:
-        if key in previous and previous[key] is not None:
-            settings[key] = previous[key]
-    options = dict(settings.get("model_options", options))
-    options.update(dict(explicit.pop("model_option", [])))
-    if "base_channels" in explicit:
-        options["base_channels"] = explicit.pop("base_channels")
+    settings.update({k: v for k, v in previous.items() if k in _RUN_KEYS and v is not None})
+    settings["model_options"] = {**settings.get("model_options", {}), **options}
     settings.update(explicit)
-    settings["model_options"] = options
-    settings.setdefault("model", "dcgan")
-    settings.setdefault("dataset", "synthetic-faces")
-    settings.setdefault("image_size", 64)
-    settings.setdefault("objective", DEFAULT_OBJECTIVE.get(settings["model"], "gan"))
     return settings
 
 
-def _validate_train(settings: dict[str, Any]) -> None:
-    from facegen_utils import datasets, models
-
-    _check_choice("model", settings["model"], models.names())
-    _check_choice("dataset", settings["dataset"], datasets.names())
-    _check_choice("objective", settings["objective"], profiles.OBJECTIVES)
-    if settings["objective"] == "vae" and settings["model"] != "keras-vae":
-        raise UsageError(f"objective 'vae' needs the model 'keras-vae', not {settings['model']!r}")
-    if settings["model"] == "keras-vae" and settings["objective"] != "vae":
-        raise UsageError(f"model 'keras-vae' trains with objective 'vae', not {settings['objective']!r}")
-    device = settings.get("device")
-    if device is not None and not profiles._DEVICE_RE.match(device):
-        raise UsageError(f"invalid --device {device!r}; use auto, cpu, cuda, cuda:N or mps")
-    size = settings["image_size"]
-    if size & (size - 1):
-        raise UsageError(f"invalid --image-size {size}; use a power of two such as 32 or 64")
-    if settings.get("prior") is not None:
-        from facegen_utils import noise
-
-        try:
-            noise.parse(settings["prior"])
-        except ValueError as exc:
-            raise UsageError(f"invalid --prior {settings['prior']!r}: {exc}") from None
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from facegen_utils import datasets, models
-    from facegen_utils.training import Trainer, TrainConfig
+    from facegen_utils.training import Trainer
 
     out = Path(args.out)
     previous: dict[str, Any] = {}
@@ -401,54 +340,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint = newest_checkpoint(out)
         if checkpoint is None:
             raise UsageError(f"--resume: no checkpoint found in {out}; run once without --resume to start it")
-        run_file = out / RUN_FILE
-        if run_file.is_file():
-            previous = json.loads(run_file.read_text())
+        if (out / RUN_FILE).is_file():
+            previous = json.loads((out / RUN_FILE).read_text())
     settings = _train_settings(args, previous)
-    _validate_train(settings)
-
-    accepted = {f.name for f in dataclasses.fields(TrainConfig)}
-    config_values = {k: settings[k] for k in _TRAIN_CONFIG_ARGS if k in settings and k in accepted}
-    if "betas" in config_values:
-        config_values["betas"] = tuple(config_values["betas"])
-    config_values["out_dir"] = str(out)
-
-    latent_dim = settings.get("latent_dim")
-    try:
-        model_set = models.build(settings["model"], image_size=settings["image_size"], latent_dim=latent_dim,
-                                 **settings["model_options"])
-    except TypeError as exc:
-        raise UsageError(f"model {settings['model']!r} does not accept the options "
-                         f"{settings['model_options']}: {exc}") from None
-    data = datasets.get(settings["dataset"], data_dir=settings.get("data_dir"), image_size=settings["image_size"],
-                        value_range=tuple(model_set.value_range), limit=settings.get("limit"))
-
+    profile = settings.pop("profile", None)
+    spec = RunSpec.from_flat({**settings, "out_dir": str(out)})
     if _is_main_process():
         out.mkdir(parents=True, exist_ok=True)
-        record = {k: settings.get(k) for k in (*_RUN_KEYS, "profile")}
-        record["model_options"] = {k: list(v) if isinstance(v, tuple) else v
-                                   for k, v in settings["model_options"].items()}
-        (out / RUN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        record = {k: v for k, v in spec.flat().items() if k in _RUN_KEYS}
+        record["profile"] = profile
+        (out / RUN_FILE).write_text(json.dumps(record, indent=2, default=list) + "\n")
 
     if checkpoint is not None:
         given = {("lr_D" if k == "lr_d" else k) for k, v in vars(args).items() if v is not None}
-        overrides = {k: v for k, v in config_values.items() if k in given}
-        overrides["out_dir"] = str(out)
-        trainer = Trainer.from_checkpoint(checkpoint, data, config_overrides=overrides)
+        train = dataclasses.asdict(spec.train)
+        overrides = {k: train[k] for k in given if k in train}
+        trainer = Trainer.from_checkpoint(checkpoint, spec.load_dataset(), config_overrides={**overrides,
+                                                                                              "out_dir": str(out)})
         _say(f"resuming {checkpoint} at epoch {trainer.epoch}")
     else:
-        trainer = Trainer(model_set, data, TrainConfig(**config_values))
+        trainer = Trainer.from_spec(spec)
     target = trainer.config.epochs
     if trainer.epoch >= target:
         _say(f"nothing to do: {out} is already at epoch {trainer.epoch} (--epochs {target})")
         return 0
-    _say(f"training {settings['model']} ({trainer.config.objective}) on {settings['dataset']} "
-         f"[{len(data)} images, {settings['image_size']} px] on {trainer.device} up to epoch {target}")
+    _say(f"training {spec.model.name} ({trainer.config.objective}) on {spec.data.name} [{trainer.batches.size} "
+         f"images, {spec.model.image_size} px] on {trainer.device} up to epoch {target}")
     start = time.perf_counter()
     history = trainer.fit(target)
     seconds = time.perf_counter() - start
     last = history.iloc[-1] if len(history) else None
-    losses = "" if last is None else f", last loss_D {last['loss_D']:.4f} loss_G {last['loss_G']:.4f}"
+    losses = "" if last is None else ", last " + " ".join(f"{c} {last[c]:.4f}" for c in trainer.objective.columns
+                                                           if c.startswith("loss"))
     _say(f"done: epoch {trainer.epoch} in {seconds:.1f} s{losses}; wrote {out / 'checkpoint.pt'} and "
          f"{out / 'losses.csv'}")
     return 0
@@ -468,6 +391,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"--checkpoint {path}: no such file; give the checkpoint.pt written by "
                          f"'{PROG} train --out DIR'")
+    check_number("--truncation", args.truncation, 0, optional="no truncation", example="1.5")
     device = resolve_device(args.device)
     model_set = load_generator(path, map_location="cpu", ema=not args.no_ema)
     G = model_set.G.to(device).eval()
@@ -501,6 +425,23 @@ def _trained_prior(path: Path) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# render
+# ---------------------------------------------------------------------------------------------------------
+def _cmd_render(args: argparse.Namespace) -> int:
+    from facegen_utils.datasets import procedural
+
+    if not args.grid and not args.save:
+        raise UsageError("nothing to do: give --grid DIR and/or --save DIR")
+    if args.grid:
+        for path in procedural.write_readme_grids(args.grid, image_size=args.image_size, seed=args.seed):
+            print(path)
+    if args.save:
+        print(procedural.render_to_folder(args.save, kind=args.kind, n=args.n, image_size=args.image_size,
+                                          seed=args.seed, fmt=args.fmt))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
 # run-all
 # ---------------------------------------------------------------------------------------------------------
 def _cmd_run_all(args: argparse.Namespace) -> int:
@@ -524,7 +465,8 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "run-all": _cmd_run_all}
+_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "render": _cmd_render,
+             "run-all": _cmd_run_all}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,9 @@ Three profiles per notebook:
   widths, the noise size (notebook 03) and the Keras models' BatchNorm momentum may change; ``changes`` lists them.
 - ``"smoke"``: seconds; a handful of 16x16 images for one epoch (tests and nbval).
 
-``changes`` lists, for every profile, what differs from the report setting (computed, so it stays honest after
-overrides). Notebook 01 trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
+Each table is flat data; :func:`get` turns it into a :class:`Profile`: one validated run specification
+(:class:`facegen_utils.spec.RunSpec`: data, model, training) plus the notebook's knobs. ``changes`` lists, for
+every profile, what differs from the report setting (computed, so it stays honest after overrides). Notebook 01 trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
 
 Environment variables (read by :func:`from_env`, used by the notebooks' parameters so nbval and ``make run``
 can shrink runs without editing them); explicit values win over the environment, which wins over the profile:
@@ -38,23 +39,23 @@ variable               parameter    example
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
+
+from facegen_utils.spec import (AMP_MODES, COMPILE_MODES, CRITIC_SCHEDULES, OPTIMIZERS, RunSpec, TrainConfig,
+                                check_choice, check_int, suggest)
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
     from facegen_utils.models import ModelSet
-    from facegen_utils.training import TrainConfig
 
 __all__ = [
-    "NOTEBOOKS", "PROFILES", "VARIANTS", "ENV_VARS", "OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES",
-    "DATASETS", "REPORT_003_PRIORS", "Profile", "get", "from_env", "env_defaults", "resolve_notebook",
-    "parse_spec", "suggest", "epochs_for_iterations",
+    "NOTEBOOKS", "PROFILES", "VARIANTS", "ENV_VARS", "OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES",
+    "COMPILE_MODES", "DATASETS", "REPORT_003_PRIORS", "Profile", "get", "from_env", "env_defaults",
+    "resolve_notebook", "parse_spec", "suggest", "epochs_for_iterations",
 ]
 
 #: notebook number -> notebook name (the file is ``notebooks/<name>.ipynb``)
@@ -87,15 +88,6 @@ _MODEL_HOME: dict[str, tuple[str, str]] = {
     "dcgan": ("05", "gan"),
 }
 
-OBJECTIVES: tuple[str, ...] = ("gan", "wgan-clip", "wgan-gp", "vae")
-AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
-COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
-OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop")
-CRITIC_SCHEDULES: tuple[str, ...] = ("inner", "every-nth")
-DATASETS: tuple[str, ...] = (
-    "anime", "art-portraits", "celeba", "monet", "folder", "synthetic-faces", "synthetic-paintings",
-)
-
 #: report 003's seven noise priors; the second argument of ``normal`` is the variance
 REPORT_003_PRIORS: tuple[str, ...] = (
     "uniform(-1, 1)", "normal(0, 1)", "gamma(2, 1)", "normal(-1, 1)", "normal(1, 1)", "normal(0, 0.01)",
@@ -118,69 +110,48 @@ ENV_VARS: dict[str, str] = {
     "FACEGEN_OUTPUT_DIR": "output_dir",
 }
 _ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: settings of a profile that are not part of the run specification
+_NOTEBOOK_FIELDS = ("output_dir", "compile_mode")
 
-# TrainConfig fields a profile carries (every one of them is also a Profile field)
-_TRAIN_FIELDS: tuple[str, ...] = (
-    "objective", "epochs", "batch_size", "lr", "lr_D", "betas", "optimizer", "n_critic", "critic_schedule",
-    "clip_value", "gp_weight", "real_label", "fake_label", "vae_beta", "vae_reconstruction", "prior", "seed",
-    "device", "amp", "sample_every", "checkpoint_every", "keep_checkpoints", "limit",
-)
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``OBJECTIVES`` and ``DATASETS``: the names registered in the engine and the dataset registry."""
+    if name == "OBJECTIVES":
+        from facegen_utils.training import objectives
+
+        return objectives.names()
+    if name == "DATASETS":
+        from facegen_utils import datasets
+
+        return tuple(datasets.names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class Profile:
-    """One notebook's (and variant's) complete training setting; build it with :func:`get`."""
+    """One notebook's (and variant's) complete setting: its run specification plus the notebook's own knobs.
+
+    Every setting of the run reads as an attribute (``profile.epochs``, ``profile.model``, ``profile.dataset``),
+    and so does every knob (``profile.priors``).
+    """
 
     notebook: str                       # "01" .. "05"
     profile: str                        # "smoke" | "quick" | "report"
     variant: str                        # the model of the notebook this setting trains (see VARIANTS)
-    dataset: str                        # facegen_utils.datasets name
-    data_dir: str | None = None         # folder of a real dataset; None -> data/<dataset> as the dataset decides
-    image_size: int = 64                # training resolution (square)
-    limit: int | None = None            # first N images (procedural data: how many are rendered)
-    model: str = "dcgan"                # facegen_utils.models name
-    latent_dim: int | None = None       # None -> the model's own default
-    model_options: dict[str, Any] = field(default_factory=dict)   # extra keywords of models.build
-    # --- TrainConfig fields (facegen_utils.training) --------------------------------------------------
-    objective: str = "gan"              # "gan" | "wgan-clip" | "wgan-gp" | "vae"
-    epochs: int = 5                     # total epochs
-    batch_size: int = 128               # images per step
-    lr: float = 2e-4                    # generator (and VAE) learning rate
-    lr_D: float | None = None           # discriminator/critic learning rate; None -> lr
-    betas: tuple[float, float] = (0.5, 0.999)   # Adam betas (ignored by RMSProp)
-    optimizer: str = "adam"             # "adam" | "rmsprop"
-    n_critic: int = 1                   # critic steps per generator step
-    critic_schedule: str = "inner"      # "inner" (Arjovsky Alg. 1) | "every-nth" (report 001's code)
-    clip_value: float = 0.01            # weight clipping of wgan-clip
-    gp_weight: float = 10.0             # gradient-penalty weight of wgan-gp
-    real_label: float = 1.0             # BCE target for real images (label smoothing)
-    fake_label: float = 0.0             # BCE target for generated images
-    vae_beta: float = 1.0               # weight of the KL term
-    vae_reconstruction: str = "bce"     # "bce" | "mse"
-    prior: str = "normal(0, 1)"         # latent prior, a facegen_utils.noise spec
-    seed: int = 0                       # one seed for weights, data order and noise
-    device: str = "auto"                # auto -> cuda, mps, cpu
-    amp: str = "off"                    # autocast on GPUs: "off" (float32, as the reports) | "bf16" | "fp16"
-    compile_mode: str | None = None     # torch.compile mode for GPUs: "default" | "reduce-overhead" (CUDA graphs)
-                                        #   | "max-autotune"; None -> not compiled (TrainConfig.compile)
-    sample_every: int = 1               # epochs between progress grids
-    checkpoint_every: int = 1           # epochs between checkpoints (0: only at the end / on interrupt)
-    keep_checkpoints: bool = False      # also keep checkpoint_epoch_XXXX.pt of every checkpoint (report 001)
-    # --- notebook ---------------------------------------------------------------------------------------
+    spec: RunSpec                       # data, model and training settings (facegen_utils.spec)
     output_dir: str | None = None       # where the notebook writes figures, checkpoints and CSVs
     knobs: dict[str, Any] = field(default_factory=dict)  # the notebook's own parameters (e.g. priors)
     changes: tuple[str, ...] = ()       # what differs from the report setting, one line each
     notes: tuple[str, ...] = ()         # where values the report does not print come from
 
     def __getattr__(self, name: str) -> Any:
-        """Give notebook knobs as attributes (``profile.priors``)."""
-        knobs = self.__dict__.get("knobs", {})
-        if name in knobs:
-            return knobs[name]
-        if name.startswith("_"):
+        """Give the run's flat settings and the notebook knobs as attributes (``profile.epochs``)."""
+        if name.startswith("_") or "spec" not in self.__dict__:
             raise AttributeError(name)
-        known = [f.name for f in dataclasses.fields(Profile)] + list(knobs)
+        values = self.as_dict()
+        if name in values:
+            return values[name]
+        known = [f.name for f in dataclasses.fields(Profile)] + list(values)
         raise AttributeError(f"Profile has no field or knob {name!r}{suggest(name, known)}")
 
     @property
@@ -189,45 +160,28 @@ class Profile:
         return NOTEBOOKS[self.notebook]
 
     def as_dict(self) -> dict[str, Any]:
-        """All fields and knobs as one flat dict (for tables and logging)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "knobs"}
-        d.update(self.knobs)
-        return d
+        """The run's flat settings, ``compile_mode``, ``output_dir`` and the knobs as one flat dict."""
+        compile_mode = self.spec.train.compile
+        return {**self.spec.flat(), "compile_mode": compile_mode if isinstance(compile_mode, str) else None,
+                "output_dir": self.output_dir, **self.knobs}
 
-    def train_config(self, **overrides: Any) -> "TrainConfig":
-        """The :class:`facegen_utils.training.TrainConfig` of this profile; keywords override its fields."""
-        from facegen_utils.training import TrainConfig
+    def replace(self, **overrides: Any) -> "Profile":
+        """A copy with run settings and knobs changed (validated again); use :func:`get` to list them as changes."""
+        knobs = {k: _check_knob(self.notebook, k, v) for k, v in overrides.items() if k in self.knobs}
+        flat = {k: v for k, v in overrides.items() if k not in knobs}
+        return dataclasses.replace(self, spec=self.spec.replace(**flat), knobs={**self.knobs, **knobs})
 
-        accepted = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(overrides) - accepted)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field {unknown[0]!r}{suggest(unknown[0], accepted)}; "
-                             f"accepted: {', '.join(sorted(accepted))}")
-        values = {name: getattr(self, name) for name in _TRAIN_FIELDS if name in accepted}
-        if self.compile_mode is not None:
-            values["compile"] = self.compile_mode
-        values.update(overrides)
-        return TrainConfig(**values)
+    def train_config(self, **overrides: Any) -> TrainConfig:
+        """The :class:`~facegen_utils.spec.TrainConfig` of this profile; keywords override its fields."""
+        return TrainConfig.from_dict({**dataclasses.asdict(self.spec.train), **overrides})
 
     def build_models(self, **options: Any) -> "ModelSet":
-        """Build this profile's models with :func:`facegen_utils.models.build` (keywords add model options)."""
-        from facegen_utils import models
+        """This profile's networks, initialised from its seed (keywords add model options)."""
+        return self.spec.build_models(**options)
 
-        return models.build(self.model, image_size=self.image_size, latent_dim=self.latent_dim,
-                            **{**self.model_options, **options})
-
-    def load_dataset(self, *, value_range: tuple[float, float] = (-1.0, 1.0), **options: Any) -> "Dataset":
-        """Open this profile's dataset with :func:`facegen_utils.datasets.get` in ``value_range``."""
-        from facegen_utils import datasets
-
-        return datasets.get(self.dataset, data_dir=self.data_dir, image_size=self.image_size,
-                            value_range=value_range, limit=self.limit, **options)
-
-
-def suggest(name: str, choices: Any) -> str:
-    """A ``" (did you mean 'x'?)"`` hint for a misspelt ``name`` among ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    def load_dataset(self, **options: Any) -> "Dataset":
+        """This profile's dataset at the model's image size and in the model's value range."""
+        return self.spec.load_dataset(**options)
 
 
 def resolve_notebook(name: str | int) -> tuple[str, str | None]:
@@ -421,10 +375,6 @@ def _describe(value: Any) -> str:
     return str(value)
 
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Profile)
-                              if f.default is not dataclasses.MISSING}
-
-
 def _model_defaults(model: str | None) -> dict[str, Any]:
     """The architecture options of a registered model with their defaults ({} for an unknown name)."""
     from facegen_utils import models
@@ -433,10 +383,11 @@ def _model_defaults(model: str | None) -> dict[str, Any]:
 
 
 def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
-    report, now = {**_DEFAULTS, **report}, {**_DEFAULTS, **now}
+    defaults = {**RunSpec.flat_defaults(), "compile_mode": None}
+    report, now = {**defaults, **report}, {**defaults, **now}
     lines = []
     for key in sorted(set(report) | set(now)):
-        if key in ("notes", "changes", "data_dir", "output_dir", "device", "compile_mode"):  # same maths
+        if key in ("notes", "data_dir", "output_dir", "device", "compile_mode", "compile"):  # same maths
             continue
         old, new = report.get(key), now.get(key)
         if key in ("model_options", "knobs"):
@@ -454,100 +405,70 @@ def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def _check_knob(notebook: str, name: str, value: Any) -> Any:
+    """A knob's value in its normal form (lists as tuples), or a ValueError that names it."""
+    if name in ("comparison_epochs", "grid_epochs"):
+        value = _as_tuple(value)
+        for epoch in value:
+            check_int(name, epoch, 1)
+    elif name == "models":
+        value = _as_tuple(value)
+        for variant in value:
+            check_choice("models", variant, VARIANTS[notebook])
+    elif name == "priors":
+        from facegen_utils import noise
+
+        value = _as_tuple(value)
+        for prior in value:
+            try:
+                noise.parse(prior)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"priors: {prior!r} is not a latent distribution ({exc})") from None
+    else:  # more_epochs, iterations_per_prior
+        check_int(name, value, 1)
+    return value
+
+
 def get(notebook: str | int, profile: str = "quick", *, variant: str | None = None, **overrides: Any) -> Profile:
     """The setting of ``notebook`` ("01".."05", a notebook name, "01/wgan" or a model name) under ``profile``.
 
-    Keywords override fields (``epochs=2``), model options (``model_options={"base_channels": 8}``, merged)
+    Keywords override settings (``epochs=2``), model options (``model_options={"base_channels": 8}``, merged)
     and the notebook's knobs (``priors=[...]``). Unknown names or invalid values raise ``ValueError``.
     """
     key, spec_variant = resolve_notebook(notebook)
     _check_profile(profile)
     variant = variant or spec_variant or VARIANTS[key][0]
-    if variant not in VARIANTS[key]:
-        raise ValueError(f"notebook {key} has no variant {variant!r}{suggest(variant, VARIANTS[key])}; "
-                         f"accepted: {', '.join(VARIANTS[key])}")
+    check_choice("variant", variant, VARIANTS[key])
     settings = _base(key, variant, profile)
     report = _base(key, variant, "report")
-    fields = {f.name for f in dataclasses.fields(Profile)} - {"notebook", "profile", "variant", "changes", "notes"}
+    accepted = (*RunSpec.flat_names(), *_NOTEBOOK_FIELDS)
     for name, value in overrides.items():
         if name in ("model_options", "knobs"):
             settings[name].update(dict(value or {}))
         elif name in settings["knobs"]:
             settings["knobs"][name] = value
-        elif name in fields:
+        elif name in accepted:
             settings[name] = value
         else:
-            accepted = sorted(fields | set(settings["knobs"]))
+            names = sorted({*accepted, *settings["knobs"]})
             raise ValueError(f"unknown parameter {name!r} for notebook {key} ({NOTEBOOKS[key]})"
-                             f"{suggest(name, accepted)}; accepted: {', '.join(accepted)}")
-    settings.setdefault("output_dir", f"outputs/{NOTEBOOKS[key]}")
-    if settings.get("output_dir") is None:
-        settings["output_dir"] = f"outputs/{NOTEBOOKS[key]}"
-    changes = _changes(report, settings)
-    result = Profile(notebook=key, profile=profile, variant=variant, changes=changes, **settings)
-    _validate(result)
-    return result
-
-
-def _fail(name: str, value: Any, expected: str) -> None:
-    raise ValueError(f"invalid value for {name}: {value!r}; expected {expected}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _validate(p: Profile) -> None:
-    if p.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {p.dataset!r}{suggest(p.dataset, DATASETS)}; "
-                         f"accepted: {', '.join(DATASETS)}")
-    for name in ("epochs", "batch_size", "n_critic"):
-        value = getattr(p, name)
-        if not _is_int(value) or value < 1:
-            _fail(name, value, "a whole number >= 1")
-    for name in ("sample_every", "checkpoint_every", "seed"):
-        value = getattr(p, name)
-        if not _is_int(value) or value < 0:
-            _fail(name, value, "a whole number >= 0")
-    if not _is_int(p.image_size) or p.image_size < 8 or p.image_size & (p.image_size - 1):
-        _fail("image_size", p.image_size, "a power of two >= 8 (16, 32, 64, 128 ...)")
-    if p.limit is not None and (not _is_int(p.limit) or p.limit < 1):
-        _fail("limit", p.limit, "None (all images) or a whole number >= 1")
-    if p.latent_dim is not None and (not _is_int(p.latent_dim) or p.latent_dim < 1):
-        _fail("latent_dim", p.latent_dim, "None (the model's default) or a whole number >= 1")
-    for name in ("lr", "lr_D"):
-        value = getattr(p, name)
-        if value is None and name == "lr_D":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            _fail(name, value, "a number between 0 and 1, e.g. 2e-4")
-    betas = p.betas
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-        _fail("betas", betas, "two numbers in [0, 1), e.g. (0.5, 0.999)")
-    for name, choices in (("objective", OBJECTIVES), ("optimizer", OPTIMIZERS),
-                          ("critic_schedule", CRITIC_SCHEDULES), ("vae_reconstruction", ("bce", "mse"))):
-        value = getattr(p, name)
-        if value not in choices:
-            raise ValueError(f"invalid value for {name}: {value!r}{suggest(value, choices)}; "
-                             f"accepted: {', '.join(choices)}")
-    if not isinstance(p.device, str) or not _DEVICE_RE.match(p.device):
-        _fail("device", p.device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    if p.amp not in AMP_MODES:
-        _fail("amp", p.amp, "'off' (float32), 'bf16' or 'fp16' (autocast, for GPUs)")
-    if p.compile_mode is not None and p.compile_mode not in COMPILE_MODES:
-        _fail("compile_mode", p.compile_mode, "None (not compiled), 'default', 'reduce-overhead' (CUDA graphs) or "
-                                              "'max-autotune'")
-    if not isinstance(p.prior, str) or not p.prior.strip():
-        _fail("prior", p.prior, "a prior spec such as 'normal(0, 1)'")
-    for name in ("real_label", "fake_label"):
-        value = getattr(p, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            _fail(name, value, "a number in [0, 1]")
-    if not isinstance(p.clip_value, (int, float)) or p.clip_value <= 0:
-        _fail("clip_value", p.clip_value, "a number > 0, e.g. 0.01")
-    if not isinstance(p.gp_weight, (int, float)) or p.gp_weight < 0:
-        _fail("gp_weight", p.gp_weight, "a number >= 0, e.g. 10")
+                             f"{suggest(name, names)}; accepted: {', '.join(names)}")
+    knobs = {name: _check_knob(key, name, value) for name, value in settings.pop("knobs").items()}
+    changes = _changes(report, {**settings, "knobs": knobs})
+    notes = settings.pop("notes", ())
+    output_dir = settings.pop("output_dir", None) or f"outputs/{NOTEBOOKS[key]}"
+    if "compile_mode" in settings:  # the notebooks' name: ``compile`` would shadow Python's builtin there
+        mode = settings.pop("compile_mode")
+        check_choice("compile_mode", mode, (None, *COMPILE_MODES),
+                     "None (not compiled), 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'")
+        settings["compile"] = mode or False
+    spec = RunSpec.from_flat(settings)
+    return Profile(notebook=key, profile=profile, variant=variant, spec=spec, output_dir=output_dir, knobs=knobs,
+                   changes=changes, notes=tuple(notes))
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ TINY = ["--model", "dcgan", "--image-size", "16", "--base-channels", "8", "--lim
         "--device", "cpu"]
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["sample"], ["run-all"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["sample"], ["render"], ["run-all"]])
 def test_help_exits_zero(command, capsys):
     assert main([*command, "--help"]) == 0
     assert "usage:" in capsys.readouterr().out
@@ -23,7 +23,7 @@ def test_python_dash_m_help():
     result = subprocess.run([sys.executable, "-m", "facegen_utils", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0
-    for command in ("prepare", "train", "sample", "run-all"):
+    for command in ("prepare", "train", "sample", "render", "run-all"):
         assert command in result.stdout
 
 
@@ -80,10 +80,10 @@ def test_prepare_prints_counts_and_problems(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["train", "--model", "dcgn", "--out", "x"], ["unknown model 'dcgn'", "did you mean 'dcgan'", "mlp-wgan-gp"]),
-    (["train", "--epochs", "-1", "--out", "x"], ["--epochs", ">= 1"]),
+    (["train", "--model", "dcgn", "--out", "x"], ["model='dcgn' is invalid", "did you mean 'dcgan'", "mlp-wgan-gp"]),
+    (["train", "--epochs", "-1", "--out", "x"], ["epochs=-1", ">= 1"]),
     (["train", "--dataset", "synthetic-face", "--out", "x"], ["did you mean 'synthetic-faces'"]),
-    (["train", "--objective", "wgan", "--out", "x"], ["invalid choice", "wgan-clip"]),
+    (["train", "--objective", "wgan", "--out", "x"], ["objective='wgan' is invalid", "'wgan-clip'"]),
     (["train", "--model", "dcgan", "--objective", "vae", "--out", "x"], ["keras-vae"]),
     (["train", "--image-size", "48", "--out", "x"], ["power of two"]),
     (["train", "--model-option", "nope", "--out", "x"], ["KEY=VALUE"]),
@@ -196,3 +196,59 @@ def test_newest_checkpoint_prefers_checkpoint_pt_then_unnumbered_files(tmp_path)
     assert newest_checkpoint(tmp_path).name == "checkpoint_epoch_0010.pt"
     (tmp_path / "checkpoint.pt").write_bytes(b"")
     assert newest_checkpoint(tmp_path).name == "checkpoint.pt"
+
+
+def _weights(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)["models"]
+
+
+def _same_networks(a, b):
+    import torch
+
+    return all(torch.equal(x, y) for role in a for x, y in zip(a[role].values(), b[role].values()))
+
+
+REPEAT = ["--model", "dcgan", "--image-size", "16", "--base-channels", "4", "--limit", "64", "--batch-size", "16",
+          "--seed", "7", "--device", "cpu"]
+
+
+def test_the_seed_makes_a_cli_run_repeat_bit_for_bit(tmp_path):
+    for name in ("a", "b"):
+        assert main(["train", *REPEAT, "--epochs", "2", "--out", str(tmp_path / name)]) == 0
+    assert _same_networks(_weights(tmp_path / "a" / "checkpoint.pt"), _weights(tmp_path / "b" / "checkpoint.pt"))
+    a, b = (pd.read_csv(tmp_path / name / "losses.csv") for name in ("a", "b"))
+    pd.testing.assert_frame_equal(a, b)
+    assert main(["train", *REPEAT[:-4], "--seed", "8", "--device", "cpu", "--epochs", "1",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert not _same_networks(_weights(tmp_path / "a" / "checkpoint.pt"), _weights(tmp_path / "c" / "checkpoint.pt"))
+
+
+def test_one_epoch_and_resume_equals_two_straight_through_the_cli(tmp_path):
+    assert main(["train", *REPEAT, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert main(["train", *REPEAT, "--epochs", "1", "--out", str(tmp_path / "resumed")]) == 0
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(tmp_path / "resumed")]) == 0
+    straight, resumed = (_weights(tmp_path / name / "checkpoint.pt") for name in ("straight", "resumed"))
+    assert _same_networks(straight, resumed)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "straight" / "losses.csv"),
+                                  pd.read_csv(tmp_path / "resumed" / "losses.csv"))
+
+
+def test_training_a_vae_prints_its_own_losses(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert main(["train", "--model", "keras-vae", "--dataset", "synthetic-faces", "--image-size", "16",
+                 "--limit", "32", "--batch-size", "16", "--epochs", "1", "--latent-dim", "8", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "(vae)" in text and "last loss " in text and "loss_D" not in text
+    assert list(pd.read_csv(out / "losses.csv").columns) == ["epoch", "step", "loss", "recon", "kl"]
+
+
+def test_render_writes_grids_and_folders(tmp_path, capsys):
+    assert main(["render", "--grid", str(tmp_path / "grids"), "--image-size", "16"]) == 0
+    assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == ["synthetic_faces.png",
+                                                                       "synthetic_paintings.png"]
+    assert main(["render", "--save", str(tmp_path / "faces"), "--n", "5", "--image-size", "16", "--fmt", "png"]) == 0
+    assert len(list((tmp_path / "faces").glob("*.png"))) == 5
+    assert main(["render"]) == 2 and "nothing to do" in capsys.readouterr().err

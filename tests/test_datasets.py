@@ -190,7 +190,7 @@ def test_folder_needs_data_dir():
 
 
 def test_unknown_name_suggests_the_closest():
-    with pytest.raises(ValueError, match="Did you mean 'anime'") as err:
+    with pytest.raises(ValueError, match="did you mean 'anime'") as err:
         datasets.get("anme")
     assert "synthetic-faces" in str(err.value)
     assert datasets.get is not None and "art-portraits" in datasets.names()

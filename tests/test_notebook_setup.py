@@ -48,8 +48,8 @@ def test_misspelt_parameter_is_named_with_a_suggestion(tmp_path) -> None:
     ("epochs", -1, r"epochs"),
     ("dataset", "celebb", r"dataset.*celeba"),
     ("device", "gpu", r"device"),
-    ("amp", "fp8", r"invalid value for amp: 'fp8'; expected 'off' \(float32\), 'bf16' or 'fp16'"),
-    ("compile_mode", "fast", r"invalid value for compile_mode: 'fast'; expected None \(not compiled\)"),
+    ("amp", "fp8", r"amp='fp8' is invalid; expected 'off' \(float32\), 'bf16' or 'fp16'"),
+    ("compile_mode", "fast", r"compile_mode='fast' is invalid; expected None \(not compiled\), 'default', 'reduce-overhead'"),
 ])
 def test_invalid_values_stop_with_a_clear_message(tmp_path, name, value, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):

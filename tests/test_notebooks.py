@@ -141,7 +141,7 @@ def test_invalid_parameter_value_fails_with_the_notebooks_message(tmp_path: Path
 
     with pytest.raises(PapermillExecutionError) as info:
         _execute(NOTEBOOKS[-1], tmp_path, profile="smoke", dataset="celebb", output_dir=str(tmp_path / "out"))
-    assert "unknown dataset 'celebb'" in str(info.value)
+    assert "dataset='celebb' is invalid (did you mean 'celeba'?)" in str(info.value)
 
 
 @pytest.mark.slow

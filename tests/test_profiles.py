@@ -86,7 +86,7 @@ def test_overrides_win_and_are_listed_as_changes():
     assert "epochs: 50 -> 3" in p.changes and "base_channels: 64 -> 8" in p.changes  # the model's own default, by value
     q = profiles.get("04", "quick", priors=("normal(0, 1)",))
     assert q.priors == ("normal(0, 1)",)
-    assert dataclasses.replace(q, epochs=2).epochs == 2
+    assert q.replace(epochs=2).epochs == 2 and q.replace(priors="gamma(2, 1)").priors == ("gamma(2, 1)",)
 
 
 def test_quick_shrinks_and_says_so():
@@ -130,7 +130,7 @@ def test_environment_defaults_and_precedence():
     assert (p.profile, p.epochs, p.device, p.limit, p.batch_size, p.seed) == ("smoke", 2, "cpu", None, 4, 0)
     assert profiles.from_env("05", environ=env, profile="report", epochs=7).epochs == 7
     assert profiles.from_env("05", environ={}).profile == "quick"
-    assert set(profiles.ENV_VARS.values()) <= {f.name for f in dataclasses.fields(profiles.Profile)} | {"profile"}
+    assert set(profiles.ENV_VARS.values()) <= set(profiles.get("05").as_dict()) | {"profile"}
 
 
 @pytest.mark.parametrize("env, words", [
@@ -158,14 +158,15 @@ def test_epochs_for_iterations():
 
 
 def test_profile_choices_are_the_engines():
-    # profiles stays importable without torch, so it keeps its own copies of the engine's choice lists
-    from facegen_utils import training
+    # one set of choice lists: the run specification's, and the objectives and datasets registered
+    from facegen_utils import datasets, spec, training
 
     from facegen_utils.training import config
 
     for name in ("OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES"):
         assert tuple(getattr(profiles, name)) == tuple(getattr(training, name)), name
-    assert profiles.COMPILE_MODES == config.COMPILE_MODES
+    assert profiles.COMPILE_MODES is config.COMPILE_MODES is spec.COMPILE_MODES
+    assert profiles.OBJECTIVES == training.objectives.names() and profiles.DATASETS == tuple(datasets.names())
 
 
 def test_train_config_models_and_data_from_a_profile():
@@ -184,5 +185,5 @@ def test_train_config_models_and_data_from_a_profile():
         p.train_config(epoch=1)
     models = p.build_models()
     assert models.name == "mlp-wgan-gp" and models.image_size == 16
-    data = p.load_dataset(value_range=models.value_range)
-    assert len(data) == p.limit and tuple(data[0].shape) == (3, 16, 16)
+    data = p.load_dataset()  # the model's image size and value range
+    assert len(data) == p.limit and tuple(data[0].shape) == (3, 16, 16) and data.value_range == models.value_range

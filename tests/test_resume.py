@@ -1,6 +1,8 @@
 """Checkpoints: exact resume, the interrupt checkpoint, atomic writes and wrong-architecture checkpoints."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -141,3 +143,35 @@ def test_a_checkpoint_of_another_architecture_is_rejected_clearly(tiny_faces, st
         Trainer.from_checkpoint(tmp_path / "junk.pt", tiny_faces)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Trainer.from_checkpoint(tmp_path / "missing.pt", tiny_faces)
+
+
+FORMAT_1 = Path(__file__).parent / "data" / "checkpoint_format1_dcgan.pt"  # written by facegen_utils 0.1.0 (format 1)
+
+
+def test_a_checkpoint_of_the_previous_format_still_resumes_and_samples(tmp_path):
+    from facegen_utils import datasets, spec
+
+    state = ckpt.load(FORMAT_1)
+    assert state["format"] == 1 and "data_spec" not in state
+    data = datasets.get("synthetic-faces", image_size=16, limit=32)
+    trainer = Trainer.from_checkpoint(FORMAT_1, data, config_overrides={"epochs": 2, "out_dir": str(tmp_path)})
+    assert (trainer.epoch, trainer.models.name, trainer.models.latent_dim) == (1, "dcgan", 8)
+    assert trainer.spec.model == spec.ModelSpec("dcgan", 16, 8, {"base_channels": 4})
+    trainer.fit()
+    assert trainer.epoch == 2 and ckpt.load(tmp_path / "checkpoint.pt")["format"] == ckpt.FORMAT
+    assert ckpt.load_generator(FORMAT_1).G(torch.zeros(2, 8, 1, 1)).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="format 1.*pass the data"):
+        Trainer.from_checkpoint(FORMAT_1)
+
+
+def test_a_checkpoint_names_its_run_specification(tmp_path):
+    from facegen_utils.spec import RunSpec
+
+    spec = RunSpec.from_flat({"model": "dcgan", "image_size": 16, "model_options": {"base_channels": 4},
+                              "latent_dim": 8, "limit": 32, "batch_size": 16, "epochs": 1, "seed": 5,
+                              "out_dir": str(tmp_path)})
+    Trainer.from_spec(spec).fit()
+    state = ckpt.load(tmp_path / "checkpoint.pt")
+    assert state["data_spec"] == {"name": "synthetic-faces", "data_dir": None, "limit": 32}
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt")  # the data come from the spec
+    assert resumed.spec == spec and len(resumed.batches.images) == 32

@@ -8,7 +8,6 @@ training engine uses). ``scan(path)`` reports the problem files of a folder with
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from facegen_utils._log import logger
+from facegen_utils.spec import check_int, suggest
 
 from . import cache
 from .cleaning import inventory, quarantine
@@ -49,11 +49,6 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def _check_options(name: str, factory: Factory, options: dict[str, Any]) -> None:
     """Reject option names the factory does not take, naming them and the accepted ones."""
     if isinstance(factory, functools.partial) and factory.func is load_folder:
@@ -65,13 +60,13 @@ def _check_options(name: str, factory: Factory, options: dict[str, Any]) -> None
         accepted = [p for p in params if p not in _STANDARD and params[p].kind is inspect.Parameter.KEYWORD_ONLY]
     for key in options:
         if key not in accepted:
-            raise TypeError(f"dataset {name!r} has no option {key!r}.{_suggest(key, [*_STANDARD, *accepted])} "
+            raise TypeError(f"dataset {name!r} has no option {key!r}{suggest(key, [*_STANDARD, *accepted])}. "
                             f"Its options: {', '.join([*_STANDARD, *accepted])}")
 
 
 def _check_common(image_size: Any, value_range: Any, limit: Any) -> tuple[int, tuple[float, float], int | None]:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
-        raise ValueError(f"image_size must be an integer of at least 4 (e.g. 32 or 64), got {image_size!r}")
+    check_int("image_size", image_size, 4)  # any size renders; the models want powers of two (ModelSpec)
+    check_int("limit", limit, 1, optional="all images")
     try:
         if isinstance(value_range, (str, bytes)):
             raise TypeError
@@ -81,8 +76,6 @@ def _check_common(image_size: Any, value_range: Any, limit: Any) -> tuple[int, t
     if not lo < hi:
         raise ValueError(f"value_range must be (low, high) with low < high, e.g. (-1, 1) or (0, 1); "
                          f"got {value_range!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be None (all images) or a positive integer, got {limit!r}")
     return image_size, (lo, hi), limit
 
 
@@ -97,7 +90,7 @@ def get(name: str, *, data_dir: str | Path | None = None, image_size: int = 64,
     """
     key = _normalise(name)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}.{_suggest(key, names())} Available: {', '.join(names())}")
+        raise ValueError(f"unknown dataset {name!r}{suggest(key, names())}. Available: {', '.join(names())}")
     image_size, value_range, limit = _check_common(image_size, value_range, limit)
     factory = _REGISTRY[key]
     _check_options(key, factory, options)
@@ -115,7 +108,7 @@ def scan(path: str | Path, *, dataset: str | None = None, min_size: int = 32, **
     if dataset is not None:
         key = _normalise(dataset)
         if key not in LAYOUTS:
-            raise ValueError(f"scan(dataset={dataset!r}) needs a folder dataset.{_suggest(key, list(LAYOUTS))} "
+            raise ValueError(f"scan(dataset={dataset!r}) needs a folder dataset{suggest(key, list(LAYOUTS))}. "
                              f"Folder datasets: {', '.join(LAYOUTS)}")
         path = find_images(LAYOUTS[key], path)[1]
         options.setdefault("recursive", LAYOUTS[key].recursive)

@@ -16,13 +16,13 @@ from .checkpoints import (
 from .dcgan import Discriminator, Generator, weights_init
 from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
 from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
-from .registry import ModelSet, build, describe, names, options
+from .registry import Entry, ModelSet, build, describe, entry, names, options
 from .summary import format_summary, summary
 from .vae import ConvVAE, Decoder, Encoder
 
 __all__ = [
-    "ArchitectureMismatchError", "ConvVAE", "Decoder", "Discriminator", "Encoder", "Generator", "KerasCritic",
-    "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet", "UpsampleConvGenerator",
-    "build", "check_compatible", "describe", "describe_model", "format_summary", "guess_architecture",
+    "ArchitectureMismatchError", "ConvVAE", "Decoder", "Discriminator", "Encoder", "Entry", "Generator",
+    "KerasCritic", "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet", "UpsampleConvGenerator",
+    "build", "check_compatible", "describe", "describe_model", "entry", "format_summary", "guess_architecture",
     "load_state_dict_checked", "names", "options", "summary", "weights_init",
 ]

@@ -31,6 +31,18 @@ class ModelSet:
     image_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, image_size, image_size) of the images G makes and D reads."""
+        return (int(self.options.get("channels", 3)), self.image_size, self.image_size)
+
+    @property
+    def spec(self) -> Any:
+        """The :class:`facegen_utils.spec.ModelSpec` that rebuilds these networks."""
+        from facegen_utils.spec import ModelSpec
+
+        return ModelSpec(self.name, self.image_size, self.latent_dim, dict(self.options))
+
     def config(self) -> dict[str, Any]:
         """Keyword arguments that rebuild the same architecture: ``build(**models.config())``."""
         return {"name": self.name, "image_size": self.image_size, "latent_dim": self.latent_dim, **self.options}
@@ -43,13 +55,15 @@ class ModelSet:
 
 
 @dataclass(frozen=True)
-class _Entry:
-    """How to build one registered model."""
+class Entry:
+    """How to build one registered model, and what it needs from the data and the training."""
 
     builder: Callable[..., tuple[nn.Module, nn.Module | None, nn.Module | None]]
-    latent_dim: int
-    value_range: tuple[float, float]
+    latent_dim: int                    # the report's latent size
+    value_range: tuple[float, float]   # the generator's output range; the data are scaled to it
     description: str
+    objective: str = "gan"             # the objective it trains with unless told otherwise
+    roles: tuple[str, ...] = ("G", "D")  # the networks it has (ModelSet.modules()); objectives need matching ones
 
 
 #: PyTorch momentum of Keras' BatchNormalization default (Keras momentum 0.99). Short runs may raise it (the
@@ -118,13 +132,15 @@ def _mlp_gan(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims
     return _with_bn_momentum(bn_momentum, G, D, None)
 
 
-_REGISTRY: dict[str, _Entry] = {
-    "dcgan": _Entry(_dcgan, 100, TANH_RANGE, "PyTorch-tutorial DCGAN (reports 003, 004; notebooks 04, 05)"),
-    "keras-gan": _Entry(_keras_gan, 100, TANH_RANGE, "Keras DCGAN-style GAN (report 000; notebook 01)"),
-    "keras-wgan": _Entry(_keras_wgan, 100, TANH_RANGE, "Keras generator + WGAN critic (report 000; notebook 01)"),
-    "keras-vae": _Entry(_keras_vae, 512, SIGMOID_RANGE, "Keras convolutional VAE (report 000; notebook 01)"),
-    "mlp-wgan-gp": _Entry(_mlp_wgan_gp, 100, TANH_RANGE, "MLP WGAN-GP (report 001; notebook 02)"),
-    "mlp-gan": _Entry(_mlp_gan, 4096, TANH_RANGE, "Dense+upsampling generator, MLP discriminator (report 002; "
+_REGISTRY: dict[str, Entry] = {
+    "dcgan": Entry(_dcgan, 100, TANH_RANGE, "PyTorch-tutorial DCGAN (reports 003, 004; notebooks 04, 05)"),
+    "keras-gan": Entry(_keras_gan, 100, TANH_RANGE, "Keras DCGAN-style GAN (report 000; notebook 01)"),
+    "keras-wgan": Entry(_keras_wgan, 100, TANH_RANGE, "Keras generator + WGAN critic (report 000; notebook 01)",
+                        objective="wgan-clip"),
+    "keras-vae": Entry(_keras_vae, 512, SIGMOID_RANGE, "Keras convolutional VAE (report 000; notebook 01)",
+                       objective="vae", roles=("vae",)),
+    "mlp-wgan-gp": Entry(_mlp_wgan_gp, 100, TANH_RANGE, "MLP WGAN-GP (report 001; notebook 02)", objective="wgan-gp"),
+    "mlp-gan": Entry(_mlp_gan, 4096, TANH_RANGE, "Dense+upsampling generator, MLP discriminator (report 002; "
                                                   "notebook 03)"),
 }
 
@@ -136,25 +152,27 @@ def names() -> list[str]:
 
 def describe() -> dict[str, str]:
     """One line per registered model: which report and notebook it reproduces."""
-    return {name: entry.description for name, entry in _REGISTRY.items()}
+    return {name: e.description for name, e in _REGISTRY.items()}
 
 
 def options(name: str) -> dict[str, Any]:
     """The architecture options ``build(name, **options)`` accepts, with their defaults."""
-    entry = _entry(name)
-    params = list(inspect.signature(entry.builder).parameters.values())[2:]
+    params = list(inspect.signature(entry(name).builder).parameters.values())[2:]
     return {p.name: p.default for p in params}
 
 
-def _entry(name: str) -> _Entry:
+def entry(name: str) -> Entry:
+    """The registry entry of a model: builder, default latent size, value range, default objective."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        from facegen_utils.spec import suggest
+
+        raise ValueError(f"unknown model {name!r}{suggest(name, _REGISTRY)}; choose one of: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
 def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **options_: Any) -> ModelSet:
     """Build the networks of a registered model at ``image_size`` (default latent size of the report if None)."""
-    entry = _entry(name)
+    model = entry(name)
     accepted = options(name)
     unknown = sorted(set(options_) - set(accepted))
     if unknown:
@@ -162,13 +180,13 @@ def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **o
             f"build({name!r}) got unknown option(s) {', '.join(map(repr, unknown))}; "
             f"accepted: image_size, latent_dim, {', '.join(accepted)}"
         )
-    latent_dim = entry.latent_dim if latent_dim is None else latent_dim
+    latent_dim = model.latent_dim if latent_dim is None else latent_dim
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim={latent_dim!r} for {name!r} must be a positive integer (default "
-                         f"{entry.latent_dim})")
-    G, D, vae = entry.builder(latent_dim, image_size, **options_)
+                         f"{model.latent_dim})")
+    G, D, vae = model.builder(latent_dim, image_size, **options_)
     for module in (G, D, vae):
         if module is not None:
             module.model_name = name
-    return ModelSet(name=name, G=G, D=D, vae=vae, latent_dim=latent_dim, value_range=entry.value_range,
+    return ModelSet(name=name, G=G, D=D, vae=vae, latent_dim=latent_dim, value_range=model.value_range,
                     image_size=image_size, options=dict(options_))

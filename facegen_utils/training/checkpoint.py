@@ -2,12 +2,14 @@
 
 A checkpoint is one dict of tensors and plain containers (no pickled objects), so loading it never runs code:
 the networks' and optimisers' state dicts, the GradScaler, the random-number states, epoch and step, the loss
-history, the fixed latent grid, the config, the model spec that rebuilds the networks, and the package version.
+history, the fixed latent grid, and the run specification (``config``: the TrainConfig, ``model_spec``: what rebuilds
+the networks, ``data_spec``: the dataset, absent before format 2) with the package version.
 It is first written to a temporary file in the same folder and then renamed over the old one, so a crash while
 saving leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -19,9 +21,9 @@ import numpy as np
 import torch
 
 __all__ = ["FORMAT", "atomic_write", "save", "copy", "weights_only", "load", "rng_state", "set_rng_state",
-           "model_spec", "build_models", "load_generator"]
+           "model_spec", "build_models", "load_generator", "stored_config"]
 
-FORMAT = 1  # version of the checkpoint layout
+FORMAT = 2  # version of the checkpoint layout; 2 added the run's data spec (format 1 files load without it)
 REQUIRED_KEYS = ("format", "model_spec", "models", "config", "epoch", "step")
 
 
@@ -112,16 +114,27 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 def model_spec(models: Any) -> dict[str, Any]:
     """What ``build`` needs to make the same networks again: name, image_size, latent_dim and options."""
-    return {"name": models.name, "image_size": models.image_size, "latent_dim": models.latent_dim,
-            "options": dict(models.options)}
+    return models.spec.as_dict()
+
+
+def stored_config(state: dict[str, Any], path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """The TrainConfig a checkpoint was written with, updated by ``overrides`` (entries unknown here are dropped)."""
+    from facegen_utils._log import logger
+    from facegen_utils.spec import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    dropped = sorted(set(state["config"]) - fields)
+    if dropped:
+        logger.warning("%s: ignoring config entries this version does not know: %s", path, ", ".join(dropped))
+    stored = {k: tuple(v) if k == "betas" else v for k, v in state["config"].items() if k in fields}
+    return TrainConfig.from_dict({**stored, **(overrides or {})})
 
 
 def build_models(spec: dict[str, Any]) -> Any:
     """Rebuild the networks described by a checkpoint's model spec (weights not loaded yet)."""
-    from facegen_utils import models
+    from facegen_utils.spec import ModelSpec
 
-    return models.build(spec["name"], image_size=spec["image_size"], latent_dim=spec["latent_dim"],
-                        **spec["options"])
+    return ModelSpec(**spec).build()
 
 
 def load_generator(checkpoint_path: str | Path, *, map_location: str | torch.device = "cpu",

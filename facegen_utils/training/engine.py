@@ -1,26 +1,17 @@
-"""The Trainer: one loop for the four objectives of the reports, on a CPU, a GPU or several GPUs.
+"""The Trainer: one loop for every registered objective, on a CPU, a GPU or several GPUs.
 
-- ``gan``: Goodfellow et al. (2014), "Generative Adversarial Nets", non-saturating generator loss, BCE on logits,
-  optional label smoothing (report 003: real 0.8, fake 0.1), discriminator accuracy logged (report 002).
-- ``wgan-clip``: Arjovsky et al. (2017), "Wasserstein GAN", Algorithm 1: critic weights clipped after every critic
-  step (an optimiser step hook), RMSProp, n_critic critic steps per generator step (report 000).
-- ``wgan-gp``: Gulrajani et al. (2017), "Improved Training of Wasserstein GANs": gradient penalty instead of
-  clipping (report 001, which steps the critic on every batch and the generator on every 5th).
-- ``vae``: Kingma & Welling (2014), "Auto-Encoding Variational Bayes": reconstruction + KL (report 000).
+The Trainer owns the loop, the optimiser steps, mixed precision, checkpoints and events; what is minimised comes
+from the run's objective (:mod:`facegen_utils.training.objectives`), which it asks for the networks that step on
+each batch and for their losses. One iteration takes one batch of real images.
 
-One iteration takes one batch of real images. The discriminator/critic steps on it and on a batch of fakes; when
-the schedule says so, the generator then steps on those same fakes (as the PyTorch DCGAN tutorial does, which saves
-one forward pass of G), with the critic's weights frozen so no gradient is computed for them.
+Reproducibility: the weights are initialised from ``seed`` (:meth:`Trainer.from_spec`), the data order of an epoch
+depends on (seed, epoch), the latents and gradient-penalty mixing of an iteration on (seed, rank, step), and
+everything else random (dropout, the VAE's sampling) on torch's global generator, seeded with ``seed + rank`` when a
+run starts and saved in every checkpoint. So a run resumed from a checkpoint repeats bit for bit on a CPU what an
+uninterrupted run does.
 
-Reproducibility: the data order of an epoch depends on (seed, epoch), the latents and gradient-penalty mixing of
-an iteration on (seed, rank, step), and everything else random (dropout, the VAE's sampling) on torch's global
-generator, seeded with ``seed + rank`` when a run starts and saved in every checkpoint. So a run resumed from a
-checkpoint repeats bit for bit on a CPU what an uninterrupted run does.
-
-Several processes (``torchrun``): see :mod:`facegen_utils.training.distributed`. The generator step runs through the
-bare critic (its weights frozen, nothing to synchronise) and the gradient penalty too (``torch.compile`` does not
-support its double backward); the penalty's weight gradients join the critic's single backward pass, in which DDP
-averages every gradient once across processes.
+Several processes (``torchrun``): see :mod:`facegen_utils.training.distributed`. Networks that an objective needs
+outside DDP (the critic of the generator step, whose weights are frozen) run bare or only compiled.
 """
 from __future__ import annotations
 
@@ -28,8 +19,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +28,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm  # the type of the bar; bars are made by _log.progress
 
-from facegen_utils import losses, noise, viz
+from facegen_utils import noise, viz
 from facegen_utils._log import logger, progress
 from facegen_utils.device import describe_device, resolve_device
+from facegen_utils.spec import DataSpec, ModelSpec, RunSpec, TrainConfig
+from facegen_utils.tensors import eval_mode
 
-from . import checkpoint, cpu_conv, distributed
-from .config import TrainConfig
+from . import checkpoint, cpu_conv, distributed, objectives
 from .data import BatchSource, derive_seed
 from .history import LossLog
 
@@ -52,12 +43,8 @@ __all__ = ["EVENTS", "COLUMNS", "NonFiniteLossError", "Trainer"]
 EVENTS = ("on_train_start", "on_epoch_start", "on_step_end", "on_epoch_end", "on_sample", "on_checkpoint",
           "on_train_end")
 
-COLUMNS = {  # what the history records per iteration, besides epoch and step
-    "gan": ["loss_D", "loss_G", "d_acc", "d_real", "d_fake"],  # d_real/d_fake: mean D(x), D(G(z)) as probabilities
-    "wgan-clip": ["loss_D", "loss_G", "d_real", "d_fake"],     # d_real/d_fake: mean critic scores
-    "wgan-gp": ["loss_D", "loss_G", "gp", "d_real", "d_fake"],  # loss_D includes gp_weight * gp
-    "vae": ["loss", "recon", "kl"],
-}
+#: what the history records per iteration, besides epoch and step, for each registered objective
+COLUMNS = {name: list(objectives.get(name).columns) for name in objectives.names()}
 
 _NOISE_STREAM = 1  # derive_seed stream of the per-iteration latents (stream 0 orders the data)
 _FUSED_ADAM_DEVICES = ("cuda", "cpu")  # devices whose Adam runs the fused (single-kernel) implementation
@@ -77,42 +64,22 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"non-finite loss at epoch {epoch}, step {step} ({bad}); training stopped: {where}.")
 
 
-@contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put a module in eval mode for the block, then back in the mode it had."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
-
-
-@contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Switch off the weight gradients of a module for the block."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-
-
 class Trainer:
     """Trains a ModelSet (models.build) on images with one objective; owns the state, checkpoints and events."""
 
-    def __init__(self, models: Any, data: Any, config: TrainConfig | None = None) -> None:
+    def __init__(self, models: Any, data: Any, config: TrainConfig | None = None, *,
+                 data_spec: DataSpec | None = None) -> None:
         self.config = config = config if config is not None else TrainConfig()
         self.models = models
-        self._check_objective()
+        self.data_spec = data_spec  # where the data came from, kept in checkpoints when known
+        self._modules: dict[str, nn.Module] = models.modules()  # {"G", "D"} or {"vae"}
+        objectives.check_compatible(config.objective, models.name, tuple(self._modules))
+        self.objective = objectives.get(config.objective)(config)
         self.dist = distributed.from_environment()
         self.device = resolve_device(config.device, local_rank=self.dist.local_rank)
         distributed.init(self.dist, self.device)
         self._configure_backends()
 
-        self._modules: dict[str, nn.Module] = models.modules()  # {"G", "D"} or {"vae"}
         self.channels_last = self._use_channels_last()
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         for module in self._modules.values():
@@ -122,11 +89,13 @@ class Trainer:
                                    world_size=self.dist.world_size, limit=config.limit,
                                    gpu_dataset=config.gpu_dataset, num_workers=config.num_workers,
                                    progress=self.is_main)
-        self._check_image_shape()
+        if self.batches.image_shape != models.image_shape:
+            raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
+                             f"{models.name!r} makes {models.image_shape}; load the data with the model's image "
+                             f"size (RunSpec.load_dataset does), or build the model at the data's.")
 
         self.optimizers = {role: self._make_optimizer(role, module) for role, module in self._modules.items()}
-        if config.objective == "wgan-clip":
-            self.optimizers["D"].register_step_post_hook(losses.WeightClipper(config.clip_value))
+        self.objective.attach(self._modules, self.optimizers)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self._prepare_networks()  # with several processes, rank 0's weights are now everybody's
         self._gemm_layers = self._plan_gemm_layers()
@@ -135,12 +104,11 @@ class Trainer:
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
-        self._vae_range_checked = False
 
         self.epoch = 0  # epochs completed
         self.step = 0   # iterations (batches) completed
         self.samples: dict[int, Any] = {}
-        self._log = LossLog(COLUMNS[config.objective])
+        self._log = LossLog(list(self.objective.columns))
         self._callbacks: dict[str, list[Callable[[Trainer], None]]] = {event: [] for event in EVENTS}
         self._last_checkpoint: Path | None = None
         self._last_stats: dict[str, torch.Tensor] = {}
@@ -153,16 +121,18 @@ class Trainer:
                         self.steps_per_epoch,
                         f", {self.dist.world_size} processes" if self.dist.enabled else "")
 
-    # ------------------------------------------------------------------------------------------ set-up
-    def _check_objective(self) -> None:
-        objective, name = self.config.objective, self.models.name
-        if objective == "vae" and self.models.vae is None:
-            raise ValueError(f"objective='vae' needs a VAE (e.g. models.build('keras-vae')), but {name!r} has a "
-                             f"generator and a discriminator; use objective 'gan', 'wgan-clip' or 'wgan-gp'.")
-        if objective != "vae" and self.models.D is None:
-            raise ValueError(f"objective={objective!r} needs a discriminator/critic, but {name!r} has none; "
-                             f"use objective='vae' for a VAE.")
+    @classmethod
+    def from_spec(cls, spec: RunSpec, data: Any = None) -> "Trainer":
+        """A trainer for a run specification: the networks built from its seed, its data unless ``data`` is given."""
+        return cls(spec.build_models(), spec.load_dataset() if data is None else data, spec.train,
+                   data_spec=spec.data)
 
+    @property
+    def spec(self) -> RunSpec:
+        """This run as a RunSpec (the data part as given, else the default)."""
+        return RunSpec(self.data_spec or DataSpec(), self.models.spec, self.config)
+
+    # ------------------------------------------------------------------------------------------ set-up
     def _configure_backends(self) -> None:
         if self.config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -174,14 +144,6 @@ class Trainer:
         if self.config.amp != "off" and self.device.type == "cpu" and self.is_main:
             logger.warning("amp=%r on the CPU is usually slower than float32 (no native half-precision "
                            "arithmetic); it is meant for GPUs", self.config.amp)
-
-    def _check_image_shape(self) -> None:
-        with torch.no_grad(), _eval_mode(self.models.G):
-            made = tuple(self.models.G(torch.zeros(2, self.models.latent_dim, device=self.device)).shape[1:])
-        if made != self.batches.image_shape:
-            raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
-                             f"{self.models.name!r} makes {made}; build the model and load the data with the same "
-                             f"image_size (models.build(..., image_size=N), datasets.get(..., image_size=N)).")
 
     def _use_channels_last(self) -> bool:
         """config.channels_last, or when None: on for networks with convolutions on the CPU and CUDA.
@@ -200,11 +162,10 @@ class Trainer:
         config = self.config
         if not config.cpu_gemm_grad or self.device.type != "cpu" or config.amp != "off" or config.compile:
             return []
-        example = torch.zeros(2, *self.batches.image_shape, device=self.device)
-        if self.models.vae is not None:
-            return cpu_conv.plan(self.models.vae, example)
+        image = torch.zeros(2, *self.batches.image_shape, device=self.device)
         latent = torch.zeros(2, self.models.latent_dim, device=self.device)
-        return cpu_conv.plan(self.models.G, latent) + cpu_conv.plan(self.models.D, example)
+        return [layer for role, module in self._modules.items()
+                for layer in cpu_conv.plan(module, latent if role == "G" else image)]
 
     def _learning_rate(self, role: str) -> float:
         return self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
@@ -226,20 +187,9 @@ class Trainer:
         def compiled(module: nn.Module) -> nn.Module:
             return torch.compile(module, mode=mode) if self.config.compile else module
 
-        def for_training(module: nn.Module) -> nn.Module:
-            return compiled(distributed.wrap(module, self.device, self.dist))
-
-        if self.models.vae is not None:
-            self._vae = for_training(self.models.vae)
-            return
-        self._G = for_training(self.models.G)
-        self._D = for_training(self.models.D)
-        self._D_for_G = compiled(self.models.D)
-        self._D_for_penalty = self.models.D
-        # Real and generated images can share one forward pass when no layer mixes the samples of a batch
-        # (BatchNorm does: its statistics would then cover both halves, which changes what the critic computes).
-        self._joint_critic = not any(isinstance(layer, nn.modules.batchnorm._BatchNorm)
-                                     for layer in self.models.D.modules())
+        self._nets = {role: compiled(distributed.wrap(module, self.device, self.dist))
+                      for role, module in self._modules.items()}
+        self._plain = {role: compiled(self._modules[role]) for role in self.objective.plain_roles}
 
     # ------------------------------------------------------------------------------------------ public API
     @property
@@ -332,6 +282,7 @@ class Trainer:
         return {
             "format": checkpoint.FORMAT, "version": __version__, "torch_version": str(torch.__version__),
             "model_spec": checkpoint.model_spec(self.models), "config": dataclasses.asdict(self.config),
+            "data_spec": dataclasses.asdict(self.data_spec) if self.data_spec is not None else None,
             "epoch": self.epoch, "step": self.step, "models": networks,
             "optimizers": {role: opt.state_dict() for role, opt in self.optimizers.items()},
             "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state(self.device),
@@ -344,17 +295,22 @@ class Trainer:
         return self
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, data: Any, *, config_overrides: dict[str, Any] | None = None,
+    def from_checkpoint(cls, path: str | Path, data: Any = None, *, config_overrides: dict[str, Any] | None = None,
                         map_location: str | torch.device | None = None) -> "Trainer":
-        """Rebuild the networks and the trainer of a checkpoint (its config, updated by ``config_overrides``)."""
+        """Rebuild the networks and the trainer of a checkpoint (its config, updated by ``config_overrides``).
+
+        ``data`` defaults to the dataset the checkpoint's run specification names (format 2 and later).
+        """
         state = checkpoint.load(path, map_location=map_location or "cpu")
-        stored = dict(state["config"])
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        dropped = sorted(set(stored) - fields)
-        if dropped:
-            logger.warning("%s: ignoring config entries this version does not know: %s", path, ", ".join(dropped))
-        config = TrainConfig.from_dict({**{k: v for k, v in stored.items() if k in fields}, **(config_overrides or {})})
-        trainer = cls(checkpoint.build_models(state["model_spec"]), data, config)
+        config = checkpoint.stored_config(state, path, config_overrides)
+        data_spec = DataSpec(**state["data_spec"]) if state.get("data_spec") else None
+        models = checkpoint.build_models(state["model_spec"])
+        if data is None:
+            if data_spec is None:
+                raise ValueError(f"{path} was written before checkpoints named their dataset (format "
+                                 f"{state['format']}); pass the data: Trainer.from_checkpoint({str(path)!r}, data).")
+            data = RunSpec(data_spec, ModelSpec(**state["model_spec"]), config).load_dataset()
+        trainer = cls(models, data, config, data_spec=data_spec)
         trainer._load_state(state, Path(path))
         return trainer
 
@@ -368,11 +324,7 @@ class Trainer:
             self._noise.manual_seed(derive_seed(self.config.seed, _NOISE_STREAM, self.dist.rank, self.step))
             if self._cuda_graphs:  # the previous iteration's graph outputs may now be overwritten
                 torch.compiler.cudagraph_mark_step_begin()
-            real = self._augment(real)
-            if self.config.objective == "vae":
-                stats = self._vae_step(real)
-            else:
-                stats = self._adversarial_step(real, train_G=self._is_generator_step(index))
+            stats = self._train_step(self._augment(real), index)
             self.scaler.update()
             self.step += 1
             self._last_stats = stats
@@ -386,13 +338,6 @@ class Trainer:
         images = (self.steps_per_epoch - first) * self.config.batch_size * self.dist.world_size
         return images / max(time.perf_counter() - started, 1e-9)
 
-    def _is_generator_step(self, index: int) -> bool:
-        """Whether the generator steps after the critic on this batch (``index``: position in the epoch)."""
-        n = self.config.n_critic
-        if self.config.critic_schedule == "every-nth":
-            return index % n == 0
-        return (self.step + 1) % n == 0
-
     def _augment(self, real: torch.Tensor) -> torch.Tensor:
         if self.config.hflip:
             flip = torch.rand(real.shape[0], generator=self._noise, device=self.device) < 0.5
@@ -401,62 +346,20 @@ class Trainer:
             real = real.contiguous(memory_format=torch.channels_last)
         return real
 
-    def _adversarial_step(self, real: torch.Tensor, *, train_G: bool) -> dict[str, torch.Tensor]:
-        """One critic/discriminator step on a real batch and fakes; then one generator step if ``train_G``."""
-        z = self.prior.sample(real.shape[0], self.models.latent_dim, generator=self._noise, device=self.device)
-        with self._autocast(), torch.set_grad_enabled(train_G):
-            fake = self._G(z)
-        with self._autocast():
-            if self._joint_critic:  # one pass over twice the batch: each weight matrix is read once, not twice
-                real_out, fake_out = self._D(torch.cat([real, fake.detach()])).view(-1).split(real.shape[0])
-            else:
-                real_out = self._D(real).view(-1)
-                fake_out = self._D(fake.detach()).view(-1)
-        loss_D, stats = self._critic_loss(real_out, fake_out, real, fake)
-        self._optimise("D", loss_D)
-        stats = {"loss_D": loss_D, **stats}
-        if train_G:
-            with _frozen(self.models.D), self._autocast():
-                loss_G = self._generator_loss(self._D_for_G(fake).view(-1))
-            self._optimise("G", loss_G)
+    def _train_step(self, real: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+        """One iteration: each network the objective names for this batch steps on the loss it gives."""
+        phases = self.objective.phases(index, self.step)
+        step = objectives.Step(real=real, phases=phases, nets=self._nets, plain=self._plain, modules=self._modules,
+                               latent_dim=self.models.latent_dim, prior=self.prior, noise=self._noise,
+                               autocast=self._autocast)
+        stats: dict[str, torch.Tensor] = {}
+        for role in phases:
+            loss, values = self.objective.loss(role, step)
+            self._optimise(role, loss)
+            stats.update(values)
+        if self.objective.generator_role in phases:
             self._update_ema()
-            stats["loss_G"] = loss_G
         return stats
-
-    def _critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor, real: torch.Tensor,
-                     fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The discriminator/critic loss of the objective and what to log with it."""
-        config = self.config
-        if config.objective == "gan":
-            loss = losses.bce_d_loss(real_out, fake_out, real_label=config.real_label, fake_label=config.fake_label)
-            return loss, {"d_acc": losses.d_accuracy(real_out, fake_out),
-                          "d_real": torch.sigmoid(real_out.detach().float()).mean(),
-                          "d_fake": torch.sigmoid(fake_out.detach().float()).mean()}
-        loss = losses.wgan_d_loss(real_out, fake_out)
-        stats = {"d_real": real_out.detach().float().mean(), "d_fake": fake_out.detach().float().mean()}
-        if config.objective == "wgan-gp":
-            penalty = losses.gradient_penalty(self._D_for_penalty, real, fake, generator=self._noise)
-            loss = loss + config.gp_weight * penalty
-            stats = {"gp": penalty, **stats}
-        return loss, stats
-
-    def _generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
-        if self.config.objective == "gan":
-            return losses.bce_g_loss(fake_out, real_label=self.config.real_label)
-        return losses.wgan_g_loss(fake_out)
-
-    def _vae_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One VAE step: encode, sample, decode, reconstruction + beta * KL."""
-        with self._autocast():
-            recon, mu, logvar = self._vae(real)
-        # the value-range check waits for the device: once per process is enough (the data and the sigmoid stay)
-        loss, recon_term, kl = losses.vae_loss(recon, real, mu, logvar, beta=self.config.vae_beta,
-                                               reconstruction=self.config.vae_reconstruction,
-                                               check_range=not self._vae_range_checked)
-        self._vae_range_checked = True
-        self._optimise("vae", loss)
-        self._update_ema()
-        return {"loss": loss, "recon": recon_term, "kl": kl}
 
     def _optimise(self, role: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[role]
@@ -509,7 +412,7 @@ class Trainer:
     def _generate(self, z: torch.Tensor, *, chunk: int = 256) -> torch.Tensor:
         """Images of the latents ``z`` (on the CPU, float32), made ``chunk`` at a time in eval mode."""
         G = self.G_ema if self.G_ema is not None else self.models.G
-        with _eval_mode(G), torch.inference_mode(), self._autocast():
+        with eval_mode(G), torch.inference_mode(), self._autocast():
             return torch.cat([G(part.to(self.device)).float().cpu() for part in z.split(chunk)])
 
     def _save_progress_grid(self) -> None:

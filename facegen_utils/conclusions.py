@@ -1,0 +1,268 @@
+"""The "what this run shows" sentences of the notebooks, computed from their tables of numbers.
+
+Each notebook ends by comparing the report's conclusions with its own run. The rules that turn numbers into a
+verdict live here, with their thresholds named, so they are tested once and read the same in every run:
+
+- notebook 01 (anime faces, GAN / VAE / WGAN / WGAN-GP): :func:`model_comparison`, from the ``scores`` table of
+  :func:`facegen_utils.metrics.evaluate`, the :func:`edge_strength` of real and generated faces and each model's
+  epochs, generator updates and critic steps;
+- notebook 04 (Monet DCGAN, noise distributions): :func:`noise_study_verdict` on the ``study`` table (one row per
+  prior) tests the report's "gamma and shifted normals repeat images", :func:`noise_study_summary` sums it up;
+- notebook 05 (CelebA DCGAN): :func:`quality_over_epochs` on the scores at the strip's epochs tests the report's
+  "the quality stagnates".
+
+Every function takes plain pandas objects, dicts and numbers (never a trainer), and returns the lines the student
+reads; the notebooks print them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BEST_PRIORS", "SATURATED_DUPLICATE_SHARE",
+    "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
+    "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
+    "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share", "quality_over_epochs",
+]
+
+# --- notebook 01: GAN, VAE, WGAN and WGAN-GP on anime faces (report 000) -------------------------------------------
+
+#: edge strength below this multiple of the real faces' counts as "blurrier than the data" (notebook 01's rule: a
+#: fifth less edge energy than the data is well beyond the run-to-run spread of the quick profile)
+BLURRY_BELOW = 0.8
+#: edge strength above this multiple of the real faces' counts as "noisier than the data" (speckle, not sharpness)
+NOISY_ABOVE = 1.2
+
+
+def edge_strength(images: Any, value_range: Sequence[float]) -> float:
+    """Mean absolute difference between neighbouring pixels (in [0, 1] units) of a batch (N, 3, H, W)."""
+    from facegen_utils.viz import to_uint8_images
+
+    u = to_uint8_images(images, value_range).astype("float32") / 255
+    return float((np.abs(u[:, 1:] - u[:, :-1]).mean() + np.abs(u[:, :, 1:] - u[:, :, :-1]).mean()) / 2)
+
+
+def count_generator_updates(history: pd.DataFrame, steps: int) -> int:
+    """Generator steps taken: the rows of a loss history with a ``loss_G`` (a VAE, without one, steps every batch)."""
+    if "loss_G" in history:
+        return int(history["loss_G"].notna().sum())
+    return int(steps)
+
+
+def fid_ranking(scores: pd.DataFrame) -> str:
+    """One sentence ranking the rows of an evaluation table by FID, best first."""
+    ranking = scores["fid"].sort_values()
+    return (f"Ranking by FID ({scores['features'].iloc[0]} features, lower is better): "
+            + ", ".join(f"{v} {ranking[v]:.3g}" for v in ranking.index) + ".")
+
+
+def sharpness_flags(sharpness: Mapping[str, float], models: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The models blurrier and noisier than the real images (``sharpness["real"]``), by edge strength."""
+    real = sharpness["real"]
+    blurry = [v for v in models if sharpness[v] < BLURRY_BELOW * real]
+    noisy = [v for v in models if sharpness[v] > NOISY_ABOVE * real]
+    return blurry, noisy
+
+
+def _wgan_comparison(scores: pd.DataFrame, epochs: Mapping[str, int]) -> str | None:
+    """Which of the two WGANs (weight clipping, gradient penalty) reaches the lower FID, or None without both."""
+    if not {"wgan", "wgan-gp"} <= set(scores.index):
+        return None
+    better = "gradient penalty" if scores.loc["wgan-gp", "fid"] < scores.loc["wgan", "fid"] else "weight clipping"
+    clip, gp = epochs.get("wgan"), epochs.get("wgan-gp")
+    after = (f"{clip} epochs" if clip == gp or gp is None
+             else f"{clip} (weight clipping) and {gp} (gradient penalty) epochs")
+    return f"Between the two WGANs, the {better} version reaches the lower FID after {after}."
+
+
+def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, epochs: Mapping[str, int],
+                     generator_updates: Mapping[str, int], n_critic: Mapping[str, int]) -> list[str]:
+    """Notebook 01's conclusions: FID ranking, blur and noise, generator updates, mode collapse, WGAN vs WGAN-GP.
+
+    ``scores`` has one row per model (``fid``, ``features``, ``collapsed``, ``diversity_ratio``,
+    ``duplicate_share``); ``sharpness`` the edge strength of ``"real"`` and of every model; ``epochs``,
+    ``generator_updates`` and ``n_critic`` one value per trained model, in training order.
+    """
+    models = list(epochs)
+    lines = [fid_ranking(scores)]
+    real_edges = sharpness["real"]
+    blurry, noisy = sharpness_flags(sharpness, models)
+    lines.append((f"Edge strength of the real faces {real_edges:.3f}; "
+                  + ", ".join(f"{v} {sharpness[v]:.3f}" for v in models) + ". "
+                  + (f"Blurrier than the data: {', '.join(blurry)}. " if blurry else "")
+                  + (f"Noisier than the data: {', '.join(noisy)}." if noisy else "")).rstrip())
+    if "vae" in models and len(models) > 1:
+        blurriest = min(models, key=lambda v: sharpness[v]) == "vae" and "vae" in blurry
+        lines.append("The VAE's faces are the blurriest, as the report observed." if blurriest
+                     else "Unlike in the report, the VAE's faces are not the blurriest here.")
+    critic_steps = sorted({int(n_critic[v]) for v in models if int(n_critic[v]) > 1})
+    lines.append("Generator updates: " + ", ".join(f"{v} {generator_updates[v]}" for v in models)
+                 + (f" (a WGAN generator steps once per {' or '.join(map(str, critic_steps))} critic steps, so it "
+                    "has had fewer updates per batch)" if critic_steps else "") + ".")
+    collapsed = [v for v in scores.index if bool(scores.loc[v, "collapsed"])]
+    ratios = ", ".join(f"{v} {scores.loc[v, 'diversity_ratio']:.2f}" for v in scores.index)
+    duplicates = ", ".join(f"{v} {scores.loc[v, 'duplicate_share']:.0%}" for v in scores.index)
+    lines.append("The mode-collapse check flags: " + (", ".join(collapsed) if collapsed else "none of the models")
+                 + f" (diversity of the samples relative to the data: {ratios}; near-duplicates: {duplicates}).")
+    wgans = _wgan_comparison(scores, epochs)
+    if wgans is not None:
+        lines.append(wgans)
+    return lines
+
+
+# --- notebook 04: DCGAN on Monet paintings, does the noise distribution matter? (report 003) ----------------------
+
+#: the priors the report saw repeat images (its Figures 9, 13 and 14)
+REPORT_REPEATING_PRIORS = ("gamma(2, 1)", "normal(-1, 1)", "normal(1, 1)")
+#: the symmetric priors the report found best (its Figures 7 and 8): the baseline of the comparison
+REPORT_BEST_PRIORS = ("uniform(-1, 1)", "normal(0, 1)")
+#: when every run's duplicate share is above this, the duplicate share cannot separate the runs (short runs whose
+#: samples are all still alike); the diversities still can
+SATURATED_DUPLICATE_SHARE = 0.95
+#: if even the best priors' samples are less diverse than this share of the data's, nothing can be told apart
+NOT_TESTABLE_DIVERSITY = 0.05
+#: a prior "repeats" when its duplicate share exceeds the symmetric priors' largest by more than this (5 points)...
+DUPLICATE_MARGIN = 0.05
+#: ... or its feature or pixel diversity falls below this multiple of the symmetric priors' smallest (a 20 % drop)
+DIVERSITY_DROP = 0.8
+#: the possible outcomes of :func:`noise_study_verdict`
+VERDICTS = ("reproduced", "partly reproduced", "refuted", "not testable in this run", "not tested")
+
+
+def _canonical(spec: Any) -> str:
+    """A prior spec in the package's canonical spelling ("gamma(2,1)" -> "gamma(2, 1)"), or the text as given."""
+    from facegen_utils import noise
+
+    try:
+        return str(noise.parse(str(spec)))
+    except (ValueError, TypeError):
+        return str(spec)
+
+
+def _present(study: pd.DataFrame, specs: Sequence[str]) -> list[str]:
+    """The rows of ``study`` (by their own labels) that are among ``specs``, in the order of ``specs``."""
+    labels = {_canonical(label): label for label in study.index}
+    return [labels[_canonical(s)] for s in specs if _canonical(s) in labels]
+
+
+@dataclass
+class NoiseStudyVerdict:
+    """What the noise study says about the report's repetition finding: the verdict and the lines explaining it."""
+
+    verdict: str
+    lines: list[str]
+    repeats: dict[str, bool] = field(default_factory=dict)  # flagged prior -> less varied than the symmetric ones
+    saturated: bool = False
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def noise_study_verdict(study: pd.DataFrame, *, profile: str, iterations: int) -> NoiseStudyVerdict:
+    """Test the report's "gamma and shifted normals repeat images" on the study table (one row per prior).
+
+    ``study`` needs ``duplicate_share``, ``diversity_ratio``, ``pixel_diversity`` and ``fid``; ``profile`` and
+    ``iterations`` (per prior) only go into the sentence.
+    """
+    flagged = _present(study, REPORT_REPEATING_PRIORS)
+    symmetric = _present(study, REPORT_BEST_PRIORS)
+    saturated = bool(study["duplicate_share"].min() > SATURATED_DUPLICATE_SHARE)
+    lines: list[str] = []
+    if saturated:
+        lines += ["Every run has a near-duplicate for almost every sample (the runs are short and the samples still "
+                  "alike), so the duplicate share cannot separate them here; the two diversities still can.", ""]
+    repeats: dict[str, bool] = {}
+    if symmetric and study.loc[symmetric, "diversity_ratio"].max() < NOT_TESTABLE_DIVERSITY:
+        verdict = "not testable in this run"
+        lines.append(f"Even U(-1, 1) and N(0, 1) still give near-identical images (diversity below "
+                     f"{NOT_TESTABLE_DIVERSITY * 100:g} % of the data's): the run is too short to tell whether some "
+                     "distributions repeat more than others.")
+    elif flagged and symmetric:
+        base_dup = study.loc[symmetric, "duplicate_share"].max()
+        base_div = study.loc[symmetric, "diversity_ratio"].min()
+        base_pix = study.loc[symmetric, "pixel_diversity"].min()
+        for spec in flagged:
+            dup, div, pix = (float(v) for v in study.loc[spec, ["duplicate_share", "diversity_ratio",
+                                                                 "pixel_diversity"]])
+            repeats[spec] = bool((not saturated and dup > base_dup + DUPLICATE_MARGIN)
+                                 or div < DIVERSITY_DROP * base_div or pix < DIVERSITY_DROP * base_pix)
+            lines.append(f"{spec}: {dup:.0%} near-duplicates, diversity {div:.3f}x the data's, pixel diversity "
+                         f"{pix:.3f} (U(-1, 1) and N(0, 1): at most {base_dup:.0%}, at least {base_div:.3f}x and "
+                         f"{base_pix:.3f}) -> "
+                         + ("less varied, as the report saw" if repeats[spec] else
+                            "as varied as the symmetric priors"))
+        found = list(repeats.values())
+        verdict = "reproduced" if all(found) else "refuted" if not any(found) else "partly reproduced"
+        lines += ["", f"The report's finding that these priors repeat images is {verdict} in this run "
+                      f"({profile} profile, {iterations} iterations per distribution, one seed)."]
+    else:
+        verdict = "not tested"
+        lines.append("the chosen priors do not include both groups of the report's comparison")
+    best, worst = study["fid"].idxmin(), study["fid"].idxmax()
+    lines.append(f"Lowest FID: {best} ({study.loc[best, 'fid']:.2f}); highest: {worst} "
+                 f"({study.loc[worst, 'fid']:.2f}).")
+    return NoiseStudyVerdict(verdict, lines, repeats, saturated)
+
+
+def noise_study_summary(study: pd.DataFrame, verdict: str, *, iterations: int, dataset: str, image_size: int,
+                        seed: int) -> list[str]:
+    """Notebook 04's closing bullet points: the setting, FID ranking, collapse flags, verdict and FID spread."""
+    ranking = ", ".join(f"{s} ({v:.2f})" for s, v in study["fid"].sort_values().items())
+    collapsed = [s for s in study.index if bool(study.loc[s, "collapsed"])]
+    spread = study["fid"].max() - study["fid"].min()
+    return [
+        f"- {len(study)} distributions, {iterations} iterations each, on {dataset} at {image_size}x{image_size}, "
+        f"all from the same initial weights and seed {seed}.",
+        f"- FID ranking, best first: {ranking}.",
+        f"- Flagged as mode collapse: {', '.join(collapsed) if collapsed else 'none'}.",
+        f"- The report's 'gamma and shifted normals repeat images': {verdict}.",
+        f"- FID spread between the distributions: {spread:.2f} ({spread / study['fid'].mean():.0%} of the mean FID).",
+    ]
+
+
+# --- notebook 05: the DCGAN of report 004 on CelebA ---------------------------------------------------------------
+
+#: the quality "has levelled off" when the last scored interval brought less than this share of the whole FID
+#: improvement (notebook 05's rule for the report's "after a while the quality stagnates")
+LEVELLED_OFF_SHARE = 0.15
+
+
+def last_interval_share(fids: pd.Series) -> float | None:
+    """Share of the whole FID improvement (first score to best) made in the last interval; None if none was made."""
+    if len(fids) < 2:
+        return None
+    gain = fids.iloc[0] - fids.min()
+    if not gain > 0:
+        return None
+    return float((fids.iloc[-2] - fids.iloc[-1]) / gain)
+
+
+def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> list[str]:
+    """Notebook 05's conclusions: FID per scored epoch, whether it levelled off, the last losses and the diversity.
+
+    ``scores`` has one row per scored epoch (``epoch``, ``fid``, ``features``, ``duplicate_share``,
+    ``diversity_ratio``, ``collapsed``); ``final`` the last epoch's mean ``loss_D``, ``loss_G``, ``d_real`` and
+    ``d_fake`` (a row of the trainer's epoch history).
+    """
+    fids = scores.set_index("epoch")["fid"]
+    lines = [f"- FID at epochs {', '.join(str(e) for e in fids.index)}: "
+             f"{', '.join(f'{v:.2f}' for v in fids)} ({scores['features'].iloc[0]} features)."]
+    share = last_interval_share(fids)
+    if share is not None:
+        lines.append(f"- The last interval (epochs {fids.index[-2]} to {fids.index[-1]}) brought {share:.0%} of the "
+                     "whole improvement: " + ("the quality has levelled off, as the report saw."
+                                              if share < LEVELLED_OFF_SHARE else
+                                              "still improving; the report's stagnation is not reached in this run."))
+    elif len(fids) > 1:
+        lines.append("- The FID did not improve after the first scored epoch.")
+    lines.append(f"- Last epoch: loss_D {final['loss_D']:.3f}, loss_G {final['loss_G']:.3f}, "
+                 f"D(x) {final['d_real']:.2f}, D(G(z)) {final['d_fake']:.2f}.")
+    row = scores.iloc[-1]
+    lines.append(f"- Final samples: {row['duplicate_share']:.0%} near-duplicates, diversity "
+                 f"{row['diversity_ratio']:.2f}x that of the data"
+                 + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
+    return lines
