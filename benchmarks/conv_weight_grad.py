@@ -85,7 +85,7 @@ def step_pairs(batch: int, pairs: int) -> None:
 
     def step() -> float:
         start = time.perf_counter()
-        trainer._adversarial_step(real, train_G=True)
+        trainer._train_step(real, 0)  # n_critic 1: the critic and the generator step
         return time.perf_counter() - start
 
     step(), step()

@@ -37,6 +37,8 @@ import pandas as pd
 import torch
 
 from facegen_utils import profiles
+from facegen_utils.device import resolve_device
+from facegen_utils.spec import check_choice, suggest
 
 #: the parameters every notebook has (its knobs come on top, from its profile)
 COMMON_PARAMETERS: tuple[str, ...] = (
@@ -49,12 +51,8 @@ _CHECKED_FLAG = "_facegen_parameters_checked"
 
 
 def _knobs(notebook: str) -> list[str]:
-    names: list[str] = []
-    for variant in profiles.VARIANTS[notebook]:
-        for knob in profiles.get(notebook, "report", variant=variant).knobs:
-            if knob not in names:
-                names.append(knob)
-    return names
+    return list(dict.fromkeys(knob for variant in profiles.VARIANTS[notebook]
+                              for knob in profiles.get(notebook, "report", variant=variant).knobs))
 
 
 def parameters(notebook: str | int) -> tuple[str, ...]:
@@ -103,11 +101,10 @@ class NotebookRun:
         """The complete setting of one model of the notebook (its first variant by default)."""
         variant = variant or profiles.VARIANTS[self.notebook][0]
         if variant not in self._profiles:
-            given = {k: v for k, v in self.values.items() if v is not None and k != "profile"}
+            knobs = profiles.get(self.notebook, "report", variant=variant).knobs
+            given = {k: v for k, v in self.values.items()
+                     if v is not None and k != "profile" and (k in COMMON_PARAMETERS or k in knobs)}
             given["output_dir"] = str(self.output_dir)
-            knobs = set(profiles.get(self.notebook, "report", variant=variant).knobs)
-            common = set(COMMON_PARAMETERS)
-            given = {k: v for k, v in given.items() if k in common or k in knobs}
             self._profiles[variant] = profiles.get(self.notebook, self.profile_name, variant=variant, **given)
         return self._profiles[variant]
 
@@ -175,7 +172,7 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
     if unknown:
         name = unknown[0]
         raise ValueError(f"unknown parameter {name!r} for notebook {profiles.NOTEBOOKS[key]}"
-                         f"{profiles.suggest(name, accepted)}; accepted parameters: {', '.join(accepted)}")
+                         f"{suggest(name, accepted)}; accepted parameters: {', '.join(accepted)}")
     missing = [n for n in COMMON_PARAMETERS if n not in namespace]
     if missing:
         raise ValueError(f"the parameters cell of {profiles.NOTEBOOKS[key]} lacks {', '.join(missing)}; "
@@ -192,15 +189,10 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
             values[name], sources[name] = namespace[name], "notebook"
         else:
             values[name], sources[name] = None, "profile"
-    profile_name = values.get("profile") or "quick"
-    if profile_name not in profiles.PROFILES:
-        raise ValueError(f"invalid value for profile: {profile_name!r}{profiles.suggest(str(profile_name), profiles.PROFILES)}"
-                         f"; accepted: {', '.join(profiles.PROFILES)}")
-    values["profile"] = profile_name
+    profile_name = values["profile"] = values.get("profile") or "quick"
+    check_choice("profile", profile_name, profiles.PROFILES)
     output_dir = _output_dir(key, values.get("output_dir"), sources["output_dir"])
     values["output_dir"] = str(output_dir)
-    from facegen_utils.device import resolve_device
-
     run = NotebookRun(key, profile_name, values, sources, output_dir, torch.device("cpu"))
     for variant in profiles.VARIANTS[key]:
         run.profile(variant)  # validates every value now, before any work is done

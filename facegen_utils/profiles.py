@@ -192,21 +192,15 @@ def resolve_notebook(name: str | int) -> tuple[str, str | None]:
         text, variant = text.split("/", 1)
     if text in _MODEL_HOME and variant is None:
         return _MODEL_HOME[text]
-    key = None
-    if text.isdigit() and f"{int(text):02d}" in NOTEBOOKS:
-        key = f"{int(text):02d}"
-    else:
-        for number, stem in NOTEBOOKS.items():
-            if text in (stem, f"{stem}.ipynb"):
-                key = number
+    key = next((number for number, stem in NOTEBOOKS.items()
+                if text in (stem, f"{stem}.ipynb") or text.isdigit() and int(text) == int(number)), None)
     if key is None:
         accepted = [*NOTEBOOKS, *NOTEBOOKS.values(), *_MODEL_HOME]
         raise ValueError(f"unknown notebook {name!r}{suggest(text, accepted)}; accepted: "
                          f"{', '.join(NOTEBOOKS)} (or a notebook name such as {NOTEBOOKS['05']!r}, "
                          f"or a model name: {', '.join(_MODEL_HOME)})")
-    if variant is not None and variant not in VARIANTS[key]:
-        raise ValueError(f"notebook {key} has no variant {variant!r}{suggest(variant, VARIANTS[key])}; "
-                         f"accepted: {', '.join(VARIANTS[key])}")
+    if variant is not None:
+        check_choice(f"variant of notebook {key}", variant, VARIANTS[key])
     return key, variant
 
 
@@ -215,13 +209,8 @@ def parse_spec(spec: str) -> tuple[str, str | None, str]:
     text, _, profile = str(spec).partition(":")
     notebook, variant = resolve_notebook(text)
     profile = profile or "quick"
-    _check_profile(profile)
+    check_choice("profile", profile, PROFILES)
     return notebook, variant, profile
-
-
-def _check_profile(profile: str) -> None:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}{suggest(profile, PROFILES)}; accepted: {', '.join(PROFILES)}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -440,9 +429,9 @@ def get(notebook: str | int, profile: str = "quick", *, variant: str | None = No
     and the notebook's knobs (``priors=[...]``). Unknown names or invalid values raise ``ValueError``.
     """
     key, spec_variant = resolve_notebook(notebook)
-    _check_profile(profile)
+    check_choice("profile", profile, PROFILES)
     variant = variant or spec_variant or VARIANTS[key][0]
-    check_choice("variant", variant, VARIANTS[key])
+    check_choice(f"variant of notebook {key}", variant, VARIANTS[key])
     settings = _base(key, variant, profile)
     report = _base(key, variant, "report")
     accepted = (*RunSpec.flat_names(), *_NOTEBOOK_FIELDS)
@@ -494,9 +483,8 @@ def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
                                  f"unset it or give e.g. {var}=2") from None
         else:
             values[name] = raw
-    if "profile" in values and values["profile"] not in PROFILES:
-        raise ValueError(f"environment variable FACEGEN_PROFILE={values['profile']!r} is not a profile"
-                         f"{suggest(values['profile'], PROFILES)}; accepted: {', '.join(PROFILES)}")
+    if "profile" in values:
+        check_choice("FACEGEN_PROFILE", values["profile"], PROFILES)
     return values
 
 

@@ -14,16 +14,21 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["from_uint8", "to_unit", "to_uint8", "eval_mode", "frozen"]
+__all__ = ["from_uint8", "from_unit", "to_unit", "to_uint8", "eval_mode", "frozen"]
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
 
 def from_uint8(u8: Array, value_range: Sequence[float]) -> Array:
     """uint8 images (tensor or array) as float32 in ``value_range``: ``u8 / 255 * (hi - lo) + lo``, step by step."""
-    lo, hi = float(value_range[0]), float(value_range[1])
     x = u8.astype(np.float32) if isinstance(u8, np.ndarray) else u8.float()
     x /= 255  # in place, on a fresh float copy: NumPy does one small image ~3x faster this way
+    return from_unit(x, value_range)
+
+
+def from_unit(x: Array, value_range: Sequence[float]) -> Array:
+    """Float images in [0, 1] moved *in place* to ``value_range``: ``x * (hi - lo) + lo``."""
+    lo, hi = float(value_range[0]), float(value_range[1])
     x *= hi - lo
     x += lo
     return x

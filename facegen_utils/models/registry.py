@@ -1,4 +1,5 @@
-"""The model registry: ``names()`` and ``build(name, ...)`` returning a :class:`ModelSet` (G, D or VAE, latent size)."""
+"""The model registry: ``names()``, ``entry(name)`` (builder, latent size, value range, default objective, networks)
+and ``build(name, ...)`` returning a :class:`ModelSet` (G, D or VAE, latent size)."""
 from __future__ import annotations
 
 import inspect
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+
+from facegen_utils.spec import check_int, check_number, suggest
 
 from ._common import KERAS_BATCH_NORM, keras_init_
 from .dcgan import Discriminator, Generator
@@ -74,9 +77,9 @@ KERAS_BN_MOMENTUM = KERAS_BATCH_NORM["momentum"]
 
 def _with_bn_momentum(momentum: float, *modules: nn.Module | None) -> tuple[nn.Module | None, ...]:
     """Set the running-statistics momentum of every BatchNorm layer in ``modules``; return them."""
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 < momentum <= 1.0:
-        raise ValueError(f"bn_momentum={momentum!r} must lie in (0, 1] (PyTorch convention: the weight of the new "
-                         f"batch statistic; Keras momentum 0.99 is {KERAS_BN_MOMENTUM})")
+    check_number("bn_momentum", momentum, 0, 1, high_inclusive=True,
+                 example=f"0.1 (PyTorch's: the weight of the new batch statistic; Keras momentum 0.99 is "
+                         f"{KERAS_BN_MOMENTUM})")
     for module in modules:
         for layer in module.modules() if module is not None else ():
             if isinstance(layer, nn.modules.batchnorm._BatchNorm):
@@ -164,8 +167,6 @@ def options(name: str) -> dict[str, Any]:
 def entry(name: str) -> Entry:
     """The registry entry of a model: builder, default latent size, value range, default objective."""
     if name not in _REGISTRY:
-        from facegen_utils.spec import suggest
-
         raise ValueError(f"unknown model {name!r}{suggest(name, _REGISTRY)}; choose one of: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
@@ -180,10 +181,8 @@ def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **o
             f"build({name!r}) got unknown option(s) {', '.join(map(repr, unknown))}; "
             f"accepted: image_size, latent_dim, {', '.join(accepted)}"
         )
+    check_int("latent_dim", latent_dim, 1, optional=f"the model's default, {model.latent_dim}")
     latent_dim = model.latent_dim if latent_dim is None else latent_dim
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim={latent_dim!r} for {name!r} must be a positive integer (default "
-                         f"{model.latent_dim})")
     G, D, vae = model.builder(latent_dim, image_size, **options_)
     for module in (G, D, vae):
         if module is not None:

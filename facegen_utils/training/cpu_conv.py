@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from facegen_utils.tensors import eval_mode
+
 __all__ = ["MAX_POSITIONS", "PATCH_BYTES", "GemmConv2d", "GemmConvTranspose2d", "gemm_weight_grad", "plan",
            "qualifies", "weight_gradient"]
 
@@ -171,14 +173,9 @@ def _input_sizes(network: nn.Module, example: torch.Tensor) -> dict[nn.Module, t
 
 def plan(network: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     """The layers of ``network`` that qualify when it runs on inputs like ``example`` (a batch of 1 or 2 is
-    enough; the network is run once in its current mode under ``no_grad``)."""
-    was_training = network.training
-    network.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):  # a VAE samples even in eval mode: keep the global stream
-            sizes = _input_sizes(network, example)
-    finally:
-        network.train(was_training)
+    enough; the network is run once in eval mode under ``no_grad``)."""
+    with eval_mode(network), torch.random.fork_rng(devices=[]):  # a VAE samples even in eval mode: keep the stream
+        sizes = _input_sizes(network, example)
     return [layer for layer, hw in sizes.items() if qualifies(layer, hw)]
 
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from facegen_utils._log import logger
+from facegen_utils.tensors import from_uint8, from_unit, to_unit
 
 __all__ = ["BatchSource", "derive_seed"]
 
@@ -57,14 +58,10 @@ class BatchSource:
             raise ValueError(f"the data hold {self.size} images, fewer than one batch (batch_size={batch_size} x "
                              f"{world_size} process(es)); lower batch_size or use more images (limit).")
 
-        lo, hi = (float(v) for v in value_range)
+        self.value_range = tuple(value_range)
+        self.source_range = tuple(getattr(data, "value_range", value_range))  # float datasets: their own range
         if self.images is not None:
-            source_lo, source_hi = 0.0, 255.0
             self._place_images(gpu_dataset)
-        else:
-            source_lo, source_hi = (float(v) for v in getattr(data, "value_range", (lo, hi)))
-        self._scale = (hi - lo) / (source_hi - source_lo)
-        self._offset = lo - source_lo * self._scale
 
     def _place_images(self, mode: str) -> None:
         if self.device.type != "cuda" or mode == "off":
@@ -120,7 +117,9 @@ class BatchSource:
             yield self._to_float(batch.to(self.device, non_blocking=True))
 
     def _to_float(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.float().mul_(self._scale).add_(self._offset)
+        if batch.dtype == torch.uint8:
+            return from_uint8(batch, self.value_range)
+        return from_unit(to_unit(batch, self.source_range, clamp=False), self.value_range)
 
 
 def _checked_uint8(images: torch.Tensor) -> torch.Tensor:
