@@ -1,14 +1,12 @@
 """Exploratory data analysis of image datasets: every function returns a pandas table and a matplotlib figure.
 
-Follows the "Eksploracja danych" section of report 003 (Monet, PyTorch DCGAN): a grid of sample images, a
-histogram of file sizes, and per-pixel min / max / mean / variance / std images over the whole dataset, overall
-and per colour channel (the mean shows the horizon of the landscapes, the max a circle left by round canvases).
-Image sizes and a summary of the folder scan are added for the real datasets.
+Follows the "Eksploracja danych" section of report 003 (Monet, PyTorch DCGAN): sample images, file sizes, and
+per-pixel min / max / mean / variance / std images, overall and per colour channel (the mean shows the horizon of the
+landscapes, the max a circle left by round canvases), plus image sizes and a folder-scan summary for real datasets.
 
 Pixel statistics are streamed batch by batch in float64 with the pairwise update of Chan, Golub & LeVeque
-("Algorithms for computing the sample variance", 1983), so a dataset is never held in memory twice. All
-statistics are reported in pixel units scaled to [0, 1], whatever the dataset's ``value_range``; variances are
-population variances (ddof = 0).
+("Algorithms for computing the sample variance", 1983), so a dataset is never held in memory twice. They are in pixel
+units scaled to [0, 1] whatever the dataset's ``value_range``; variances are population variances (ddof = 0).
 """
 from __future__ import annotations
 
@@ -27,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from facegen_utils._log import logger
+from facegen_utils._log import progress as progress_bar
 from facegen_utils.tensors import to_unit
 from facegen_utils.viz import image_grid
 
@@ -85,10 +84,7 @@ class PixelStats:
 
     def table(self) -> pd.DataFrame:
         """Global mean / std / min / max per colour channel and over all channels."""
-        names = _channel_names(self.mean.shape[0])
-        rows = {}
-        for c, name in enumerate(names):
-            rows[name] = _global_row(self.channel(c))
+        rows = {name: _global_row(self.channel(c)) for c, name in enumerate(_channel_names(self.mean.shape[0]))}
         rows["all"] = _global_row(self.overall())
         df = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "std", "min", "max"])
         df.index.name = "channel"
@@ -224,23 +220,15 @@ def pixel_statistics(source: Any, *, batch_size: int = 256, value_range: Sequenc
     """Per-pixel min / max / mean / variance / std images over a dataset, overall and per colour channel.
 
     ``source`` is a map-style dataset returning tensors or tuples, a uint8 or float tensor (N, 3, H, W), or any
-    iterable of images or batches (e.g. a DataLoader). uint8 input is read as 0..255; float input in
-    ``value_range``, else ``source.value_range``, else (-1, 1). Everything is reported in [0, 1] pixel units.
-    The result's ``data`` is a :class:`PixelStats`.
+    iterable of images or batches (e.g. a DataLoader). uint8 input is read as 0..255; float input in ``value_range``,
+    else ``source.value_range``, else (-1, 1). Everything is in [0, 1] pixel units; ``data`` is a :class:`PixelStats`.
     """
     vr = _default_value_range(source, value_range)
     running = RunningPixelStats()
-    bar = None
-    if progress:
-        from ._log import progress as progress_bar
-
-        bar = progress_bar(total=_image_count(source, limit), desc="pixel statistics", unit="img")
-    for batch in _iter_batches(source, batch_size, limit):
-        running.update(to_unit(batch, vr, dtype=torch.float64, clamp=False))
-        if bar is not None:
+    with progress_bar(total=_image_count(source, limit), desc="pixel statistics", unit="img", show=progress) as bar:
+        for batch in _iter_batches(source, batch_size, limit):
+            running.update(to_unit(batch, vr, dtype=torch.float64, clamp=False))
             bar.update(len(batch))
-    if bar is not None:
-        bar.close()
     stats = running.result()
     logger.info("pixel statistics over %d images of shape %s", stats.count, tuple(stats.mean.shape))
     return EDAResult(table=stats.table(), figure=_pixel_stats_figure(stats), data=stats)
@@ -272,12 +260,10 @@ def _pixel_stats_figure(stats: PixelStats) -> Figure:
                 ax.imshow(img, interpolation="nearest")
             else:
                 ax.imshow(img, cmap=cmap, vmin=0.0, vmax=scale, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if r == 0:
                 ax.set_title(columns[k])
-        label = stat if scale == 1.0 else f"{stat}\n(0 to {scale:.3g})"
-        axes[r, 0].set_ylabel(label)
+        axes[r, 0].set_ylabel(stat if scale == 1.0 else f"{stat}\n(0 to {scale:.3g})")
     fig.suptitle(f"Per-pixel statistics over {stats.count} images ({UNITS}, ddof = 0)")
     return fig
 
@@ -300,8 +286,7 @@ def sample_grid(ds: Any, *, n: int = 64, seed: int = 0, nrow: int | None = None,
     attributes = getattr(ds, "attributes", None)
     if isinstance(attributes, pd.DataFrame) and len(attributes) == total:
         table = pd.concat([table, attributes.iloc[indices].reset_index(drop=True)], axis=1)
-    ncol = nrow or max(1, math.ceil(math.sqrt(k)))
-    grid = image_grid(images, nrow=ncol, value_range=(0.0, 1.0))
+    grid = image_grid(images, nrow=nrow or max(1, math.ceil(math.sqrt(k))), value_range=(0.0, 1.0))
     scale = 7.0 / max(grid.shape[:2])
     fig = Figure(figsize=(grid.shape[1] * scale + 0.2, grid.shape[0] * scale + 0.5), layout="constrained")
     ax = fig.subplots()
@@ -338,8 +323,7 @@ def file_sizes(files: str | Path | Iterable[str | Path], *, bins: int | str = "a
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.subplots()
     ax.hist(kib, bins=bins, color="tab:blue", edgecolor="white")
-    ax.set_xlabel("file size (KiB)")
-    ax.set_ylabel("files")
+    ax.set(xlabel="file size (KiB)", ylabel="files")
     zero = table.attrs["zero_byte_files"]
     ax.set_title(f"File sizes of {len(paths)} files" + (f" ({zero} empty)" if zero else ""))
     return EDAResult(table=table, figure=fig, data=sizes)
@@ -375,12 +359,9 @@ def image_sizes(files: str | Path | Iterable[str | Path]) -> EDAResult:
                                 textcoords="offset points", xytext=(6, 6), fontsize=8)
         ax_hist.hist(np.minimum(readable["width"], readable["height"]).astype(float), bins="auto",
                      color="tab:orange", edgecolor="white")
-    ax_scatter.set_xlabel("width (px)")
-    ax_scatter.set_ylabel("height (px)")
-    ax_scatter.set_title(f"Image sizes ({len(counts)} distinct, marker area ∝ files)")
-    ax_hist.set_xlabel("shorter side (px)")
-    ax_hist.set_ylabel("files")
-    ax_hist.set_title(f"{len(readable)} readable of {len(table)} files")
+    ax_scatter.set(xlabel="width (px)", ylabel="height (px)",
+                   title=f"Image sizes ({len(counts)} distinct, marker area ∝ files)")
+    ax_hist.set(xlabel="shorter side (px)", ylabel="files", title=f"{len(readable)} readable of {len(table)} files")
     return EDAResult(table=table, figure=fig, data=counts)
 
 

@@ -38,11 +38,9 @@ def record(output_dir: str | Path, *, title: str, numbers: Mapping[str, Any] | N
     """Write ``summary.json`` (title, key numbers, captioned images) for the gallery and return its path."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rel_images = {}
-    for caption, path in (images or {}).items():
-        path = Path(path)
-        rel_images[caption] = os.path.relpath(path.resolve(), out.resolve()) if path.is_absolute() or path.exists() \
-            else str(path)
+    paths = {caption: Path(path) for caption, path in (images or {}).items()}
+    rel_images = {caption: os.path.relpath(path.resolve(), out.resolve()) if path.is_absolute() or path.exists()
+                  else str(path) for caption, path in paths.items()}
     clean_numbers = {k: _plain(v) for k, v in (numbers or {}).items()}
     summary = {"title": title, "numbers": clean_numbers, "images": rel_images, "notes": notes}
     target = out / SUMMARY_FILE

@@ -104,8 +104,7 @@ def plot_losses(history: "pd.DataFrame", *, x: str = "step", columns: Sequence[s
     """
     import pandas as pd
 
-    if not isinstance(history, pd.DataFrame):
-        history = pd.DataFrame(history)
+    history = history if isinstance(history, pd.DataFrame) else pd.DataFrame(history)
     if columns is None:
         columns = [c for c in history.columns if "loss" in str(c).lower()
                    and pd.api.types.is_numeric_dtype(history[c])]
@@ -204,10 +203,8 @@ def compare_grids(samples: "dict[str, object]", *, value_range: Sequence[float] 
     """
     if not samples:
         raise ValueError("compare_grids needs at least one labelled batch of images")
-    arrays = []
-    for label, images in samples.items():
-        vr = value_range[label] if isinstance(value_range, dict) else value_range
-        arrays.append(_as_grid(images, nrow=nrow, value_range=vr))
+    arrays = [_as_grid(images, nrow=nrow, value_range=value_range[label] if isinstance(value_range, dict)
+                       else value_range) for label, images in samples.items()]
     return _panels(arrays, [str(k) for k in samples], ncols=ncols or len(arrays), title=title, panel_size=panel_size)
 
 

@@ -1,20 +1,16 @@
 """Latent-space explorers for Jupyter: sliders that let a student feel what a generator has learned.
 
-``latent_explorer(G)`` shows the image (or a grid of images) of a base latent and lets one move chosen latent
-dimensions, change the seed, walk from one seed to another by linear or spherical interpolation (White 2016,
-"Sampling Generative Networks"), switch the noise prior among the seven of report 003 (seed 003: the Monet
-DCGAN's noise study) and apply the truncation trick (Brock, Donahue and Simonyan 2019, BigGAN). Walking the
-latent space this way is the check Radford, Metz and Chintala (2016, DCGAN) used to argue that a generator has not
-memorised its data: small moves give smooth changes.
+``latent_explorer(G)`` shows the image (or a grid) of a base latent and moves chosen latent dimensions, changes the
+seed, walks from one seed to another by linear or spherical interpolation (White 2016, "Sampling Generative
+Networks"), switches among the seven noise priors of report 003 (the Monet DCGAN's noise study) and applies the
+truncation trick (Brock, Donahue and Simonyan 2019, BigGAN). Small moves giving smooth changes is the check Radford,
+Metz and Chintala (2016, DCGAN) used to argue that a generator has not memorised its data. ``vae_explorer(vae,
+image)`` encodes a real image (Kingma and Welling 2014) and moves its posterior mean: original | reconstruction | edit.
 
-``vae_explorer(vae, image)`` encodes a real image (Kingma and Welling 2014) and moves its posterior mean:
-original | reconstruction | edit side by side.
-
-Every control updates on release (``continuous_update=False``). The work of one update is a plain method,
-``render()``, which the observers call and tests can call without a browser; it runs the network under ``eval()``
-and ``torch.inference_mode()`` and restores each module's training flag afterwards. Images are sent as PNG at
-compression level 1 and enlarged with nearest-neighbour sampling, so one 64×64 update takes a few milliseconds
-beyond the forward pass (``benchmarks/widget_latency.py`` measures it).
+Every control updates on release. One update is ``render()``, which the observers call and tests call without a
+browser; it runs the network under ``eval()`` and ``torch.inference_mode()``, then restores each training flag. PNG at
+compression level 1 and nearest-neighbour enlarging keep a 64×64 update a few milliseconds beyond the forward pass
+(``benchmarks/widget_latency.py`` measures it).
 """
 from __future__ import annotations
 
@@ -47,8 +43,6 @@ __all__ = ["LatentExplorer", "VAEExplorer", "latent_explorer", "vae_explorer", "
 DEFAULT_DIMS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
 _MAX_SEED = 2 ** 31 - 1  # the largest seed a browser's number box holds exactly
 _PNG_COMPRESS_LEVEL = 1  # fast zlib level: a 256×256 PNG encodes in about a millisecond
-_TANH_RANGE = (-1.0, 1.0)
-_SIGMOID_RANGE = (0.0, 1.0)
 
 
 def png_bytes(images: torch.Tensor, *, value_range: Sequence[float], nrow: int = 8, scale: int = 1,
@@ -80,13 +74,11 @@ def _infer_value_range(module: nn.Module, what: str) -> tuple[float, float]:
     if declared is not None:
         return (float(declared[0]), float(declared[1]))
     leaves = [m for m in module.modules() if next(m.children(), None) is None]
-    if leaves and isinstance(leaves[-1], nn.Tanh):
-        return _TANH_RANGE
-    if leaves and isinstance(leaves[-1], nn.Sigmoid):
-        return _SIGMOID_RANGE
+    if leaves and isinstance(leaves[-1], (nn.Tanh, nn.Sigmoid)):
+        return (-1.0, 1.0) if isinstance(leaves[-1], nn.Tanh) else (0.0, 1.0)
     logger.warning("%s ends neither in Tanh nor in Sigmoid; showing its output as values in (-1, 1). "
                    "Pass value_range=(0, 1) if it produces images in [0, 1].", what)
-    return _TANH_RANGE
+    return (-1.0, 1.0)
 
 
 def _check_range(value_range: Sequence[float]) -> tuple[float, float]:
@@ -97,10 +89,13 @@ def _check_range(value_range: Sequence[float]) -> tuple[float, float]:
     return lo, hi
 
 
-def _load_checkpoint(path: str | os.PathLike[str]) -> ModelSet:
+def _load_if_path(source: Any) -> Any:
+    """The ModelSet of a checkpoint path; anything else unchanged."""
+    if not isinstance(source, (str, os.PathLike)):
+        return source
     from facegen_utils.training import load_generator
 
-    return load_generator(path)
+    return load_generator(source)
 
 
 def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, ...]:
@@ -111,16 +106,6 @@ def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, ...]:
     if len(set(dims)) != len(dims):
         raise ValueError(f"dims={dims!r} lists a dimension twice; give each dimension once.")
     return dims
-
-
-def _offset_sliders(dims: Sequence[int], slider_range: float, label: str) -> list:
-    import ipywidgets as widgets
-
-    if not slider_range > 0:
-        raise ValueError(f"slider_range={slider_range!r} must be > 0 (how far each slider moves, e.g. 3.0).")
-    return [widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.05,
-                                description=f"{label}[{d}]", continuous_update=False, readout_format=".2f",
-                                style={"description_width": "initial"}) for d in dims]
 
 
 class _Explorer:
@@ -154,6 +139,18 @@ class _Explorer:
         self.last_ms = (time.perf_counter() - start) * 1000.0
         self.status.value = f"<small>{self.describe()} · {self.last_ms:.0f} ms</small>"
         return png
+
+    def _add_offset_sliders(self, slider_range: float) -> None:
+        """``self.sliders``, one per dimension in ``self.dims``, and ``self.reset_button``."""
+        import ipywidgets as widgets
+
+        if not slider_range > 0:
+            raise ValueError(f"slider_range={slider_range!r} must be > 0 (how far each slider moves, e.g. 3.0).")
+        self.sliders = [widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.05,
+                                            description=f"z[{d}]", continuous_update=False, readout_format=".2f",
+                                            style={"description_width": "initial"}) for d in self.dims]
+        self.reset_button = widgets.Button(description="reset sliders", icon="undo")
+        self.reset_button.on_click(lambda _: self.reset())
 
     def _observe(self, controls: Sequence[Any]) -> None:
         for control in controls:
@@ -222,18 +219,14 @@ class LatentExplorer(_Explorer):
                                           style={"button_width": "60px"})
         self.prior = widgets.Dropdown(options=[(parse(s).label, s) for s in specs], value=chosen, description="prior")
         self.truncation = widgets.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.05, description="truncation",
-                                              readout_format=".2f", continuous_update=False,
-                                              style={"description_width": "initial"})
-        self.sliders = _offset_sliders(self.dims, slider_range, "z")
-        self.reset_button = widgets.Button(description="reset sliders", icon="undo")
-        self.reset_button.on_click(lambda _: self.reset())
+                                              readout_format=".2f", continuous_update=False, style=seed_box["style"])
+        self._add_offset_sliders(slider_range)
         self._observe([self.seed, self.seed_b, self.t, self.path, self.prior, self.truncation, *self.sliders])
 
-        controls = widgets.VBox([
-            self.seed, self.prior, self.truncation,
-            widgets.HTML("<b>interpolate</b> (t = 0: seed, t = 1: to seed)"), self.seed_b, self.t, self.path,
-            widgets.HTML("<b>offsets</b> in standard deviations of the prior"), *self.sliders, self.reset_button,
-        ])
+        controls = widgets.VBox([self.seed, self.prior, self.truncation,
+                                 widgets.HTML("<b>interpolate</b> (t = 0: seed, t = 1: to seed)"), self.seed_b, self.t,
+                                 self.path, widgets.HTML("<b>offsets</b> in standard deviations of the prior"),
+                                 *self.sliders, self.reset_button])
         self.widget = widgets.VBox([widgets.HBox([self.image, controls]), self.status])
         self.render()
 
@@ -277,9 +270,8 @@ class LatentExplorer(_Explorer):
     def reset(self) -> None:
         """Set every offset slider and the interpolation back to 0 (one render)."""
         with self.hold():
-            for slider in self.sliders:
-                slider.value = 0.0
-            self.t.value = 0.0
+            for control in (*self.sliders, self.t):
+                control.value = 0.0
 
 
 class VAEExplorer(_Explorer):
@@ -294,9 +286,7 @@ class VAEExplorer(_Explorer):
         self.latent_dim = latent_dim
         self.dims = _check_dims(dims, latent_dim)
         self.device = _module_device(vae)
-        self.sliders = _offset_sliders(self.dims, slider_range, "z")
-        self.reset_button = widgets.Button(description="reset sliders", icon="undo")
-        self.reset_button.on_click(lambda _: self.reset())
+        self._add_offset_sliders(slider_range)
         self._observe(self.sliders)
         controls = widgets.VBox([widgets.HTML("<b>offsets</b> from the posterior mean, in prior standard deviations"),
                                  *self.sliders, self.reset_button])
@@ -367,22 +357,20 @@ def _as_image_batch(image: torch.Tensor | np.ndarray | PILImage, value_range: tu
     return x
 
 
-def latent_explorer(
-    G_or_models: nn.Module | ModelSet | str | os.PathLike[str], *, dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0,
-    prior: str | Prior = "normal(0, 1)", priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1,
-    nrow: int | None = None, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
-    slider_range: float = 3.0, image_scale: int | None = None, device: torch.device | str | None = None,
-) -> LatentExplorer:
+def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], *,
+                    dims: Sequence[int] = DEFAULT_DIMS, seed: int = 0, prior: str | Prior = "normal(0, 1)",
+                    priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1, nrow: int | None = None,
+                    value_range: Sequence[float] | None = None, latent_dim: int | None = None,
+                    slider_range: float = 3.0, image_scale: int | None = None,
+                    device: torch.device | str | None = None) -> LatentExplorer:
     """Build the latent explorer of a generator, a ModelSet or a checkpoint path; display it in a notebook cell.
 
-    ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1
-    shows a grid of seeds ``seed, seed + 1, ...``. ``image_scale`` enlarges the pixels (default 4 for one image, 2
-    for a grid, which keeps a 4×4 grid's update cheap). ``value_range`` and ``latent_dim`` default to the
-    ModelSet's (or the generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator
-    where it is.
+    ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1 shows a
+    grid of seeds ``seed, seed + 1, ...``. ``image_scale`` enlarges the pixels (default 4 for one image, 2 for a grid,
+    which keeps a 4×4 grid's update cheap). ``value_range`` and ``latent_dim`` default to the ModelSet's (or the
+    generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator where it is.
     """
-    if isinstance(G_or_models, (str, os.PathLike)):
-        G_or_models = _load_checkpoint(G_or_models)
+    G_or_models = _load_if_path(G_or_models)
     if isinstance(G_or_models, nn.Module):
         G = G_or_models
         latent_dim = latent_dim if latent_dim is not None else getattr(G, "latent_dim", None)
@@ -401,24 +389,21 @@ def latent_explorer(
                           image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2))
 
 
-def vae_explorer(
-    vae_or_models: nn.Module | ModelSet | str | os.PathLike[str], image: torch.Tensor | np.ndarray | PILImage, *,
-    dims: Sequence[int] = DEFAULT_DIMS, value_range: Sequence[float] | None = None, latent_dim: int | None = None,
-    slider_range: float = 3.0, image_scale: int = 4,
-) -> VAEExplorer:
+def vae_explorer(vae_or_models: nn.Module | ModelSet | str | os.PathLike[str],
+                 image: torch.Tensor | np.ndarray | PILImage, *, dims: Sequence[int] = DEFAULT_DIMS,
+                 value_range: Sequence[float] | None = None, latent_dim: int | None = None,
+                 slider_range: float = 3.0, image_scale: int = 4) -> VAEExplorer:
     """Encode a real image with a VAE (or a ModelSet / checkpoint holding one) and explore around its latent.
 
     ``image`` is a tensor (3, H, W) in the VAE's value range (e.g. ``dataset[0]``), a uint8 array (H, W, 3) or a
     PIL image. The widget shows original | reconstruction (decode of the posterior mean) | edit.
     """
-    if isinstance(vae_or_models, (str, os.PathLike)):
-        vae_or_models = _load_checkpoint(vae_or_models)
+    vae_or_models = _load_if_path(vae_or_models)
     vae = vae_or_models if isinstance(vae_or_models, nn.Module) else getattr(vae_or_models, "vae", None)
     if vae is None or not (hasattr(vae, "encode") and hasattr(vae, "decode")):
         raise TypeError(f"vae_explorer: expected a VAE with encode() and decode() or a ModelSet of 'keras-vae', "
                         f"got {type(vae_or_models).__name__}; for a GAN use latent_explorer.")
-    if value_range is None:
-        value_range = getattr(vae_or_models, "value_range", None)
+    value_range = value_range if value_range is not None else getattr(vae_or_models, "value_range", None)
     if value_range is None:
         value_range = _infer_value_range(getattr(vae, "decoder", vae), "the VAE decoder")
     latent_dim = latent_dim if latent_dim is not None else getattr(vae_or_models, "latent_dim", None)

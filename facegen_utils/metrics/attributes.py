@@ -37,25 +37,16 @@ def _domains() -> list[str]:
     return sorted({h["domain"] for h in attribute_heads()})
 
 
-def _synthetic(images: Any, value_range: Sequence[float], batch_size: int,
-               device: str | torch.device | None) -> Features:
-    if isinstance(images, Features) and images.name != SYNTHETIC:
-        raise ValueError(f"attribute prediction needs {SYNTHETIC!r} features, got {images.name!r}; "
-                         f"pass the images instead")
-    return extract_features(images, features=SYNTHETIC, value_range=value_range, batch_size=batch_size, device=device)
-
-
-def _check_domain(domain: str) -> None:
-    if domain not in _domains():
-        raise ValueError(f"domain={domain!r} is not known; use one of {_domains()}")
-
-
 @torch.no_grad()
 def predict_attributes(images: Any, *, domain: str = "faces", value_range: Sequence[float] = (-1.0, 1.0),
                        batch_size: int = 256, device: str | torch.device | None = None) -> pd.DataFrame:
     """Predicted attributes of images (one row per image, one column per attribute of ``domain``)."""
-    _check_domain(domain)
-    f = _synthetic(images, value_range, batch_size, device)
+    if domain not in _domains():
+        raise ValueError(f"domain={domain!r} is not known; use one of {_domains()}")
+    if isinstance(images, Features) and images.name != SYNTHETIC:
+        raise ValueError(f"attribute prediction needs {SYNTHETIC!r} features, got {images.name!r}; "
+                         f"pass the images instead")
+    f = extract_features(images, features=SYNTHETIC, value_range=value_range, batch_size=batch_size, device=device)
     net = load_feature_net()
     z = f.values.float()
     columns = {}
@@ -70,8 +61,7 @@ def predict_attributes(images: Any, *, domain: str = "faces", value_range: Seque
 
 def total_variation(a: Sequence[Any], b: Sequence[Any]) -> float:
     """Total variation distance between the empirical distributions of two categorical samples."""
-    pa = pd.Series(list(a), dtype=object).astype(str).value_counts(normalize=True)
-    pb = pd.Series(list(b), dtype=object).astype(str).value_counts(normalize=True)
+    pa, pb = (pd.Series(list(x), dtype=object).astype(str).value_counts(normalize=True) for x in (a, b))
     pa, pb = pa.align(pb, fill_value=0.0)
     return 0.5 * float((pa - pb).abs().sum())
 
@@ -82,8 +72,7 @@ def wasserstein_1d(a: Sequence[float], b: Sequence[float]) -> float:
     if a.size == 0 or b.size == 0:
         raise ValueError("wasserstein_1d needs two non-empty samples")
     grid = np.sort(np.concatenate([a, b]))
-    fa = np.searchsorted(a, grid[:-1], side="right") / a.size
-    fb = np.searchsorted(b, grid[:-1], side="right") / b.size
+    fa, fb = (np.searchsorted(x, grid[:-1], side="right") / x.size for x in (a, b))
     return float(np.sum(np.abs(fa - fb) * np.diff(grid)))
 
 

@@ -1,18 +1,14 @@
 """Feature extractors behind every metric: Inception-v3 when its weights are on disk, else the package's own net.
 
-FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) compare image sets in the feature space of a network. The
-standard network is Inception-v3 with the 2015 TensorFlow weights, used here through torchmetrics
-(``torchmetrics.image.fid.NoTrainInceptionV3``, the module inside ``FrechetInceptionDistance``) **only** when the
-weights are already on disk: a file named by the environment variable ``FACEGEN_INCEPTION_WEIGHTS``, or the
-torch-fidelity file ``weights-inception-2015-12-05-6726825d.pth`` in the torch hub cache. Nothing is ever
-downloaded. Without them (or without torchmetrics installed) the metrics use ``FeatureNet``, a small CNN shipped in
-``facegen_utils/assets/`` and trained on the procedural faces and paintings by ``scripts/train_feature_extractor.py``.
-Its numbers are labelled ``facegen-synthetic-v1`` everywhere: they rank models fairly against each other but are
-not comparable to FID values published with Inception features.
+FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) compare image sets in the feature space of a network: the
+standard Inception-v3 with the 2015 TensorFlow weights, through torchmetrics (``NoTrainInceptionV3``, the module
+inside ``FrechetInceptionDistance``), **only** when the weights are already on disk (``FACEGEN_INCEPTION_WEIGHTS``,
+or ``weights-inception-2015-12-05-6726825d.pth`` in the torch hub cache); nothing is ever downloaded. Otherwise the
+metrics use ``FeatureNet``, a small CNN in ``facegen_utils/assets/`` trained on the procedural faces and paintings,
+labelled ``facegen-synthetic-v1``: it ranks models fairly but is not comparable to published Inception FID.
 
-The committed weights are reproduced by ``python scripts/train_feature_extractor.py`` (torch seed 0, procedural
-seeds 1 and 2, one CPU thread, deterministic algorithms; about 16 minutes on a busy 2-core CPU), and
-``python scripts/train_feature_extractor.py --check`` tells whether they still match the script and the renderer.
+``python scripts/train_feature_extractor.py`` reproduces the committed weights (torch seed 0, procedural seeds 1 and
+2, one CPU thread, deterministic; about 16 minutes on a busy 2-core CPU); ``--check`` tells whether they still match.
 """
 from __future__ import annotations
 
@@ -60,9 +56,8 @@ class Features:
 class FeatureNet(nn.Module):
     """Small CNN: RGB images in [0, 1] at 64x64 -> a 128-d pooled embedding, plus linear heads on that embedding.
 
-    The embedding is the spatial mean of the last (post-ReLU) feature map, like Inception's pool features. The heads
-    (domain, image degradation, procedural attributes) are linear in the embedding, so attribute predictions can be
-    computed from stored features without running the network again.
+    The embedding is the spatial mean of the last (post-ReLU) feature map, like Inception's pool features; the heads
+    (domain, degradation, procedural attributes) are linear in it, so stored features give attribute predictions.
     """
 
     def __init__(self, *, widths: Sequence[int] = (32, 64, 128, 128, 128), strides: Sequence[int] = (2, 2, 2, 2, 1),
@@ -92,11 +87,6 @@ class FeatureNet(nn.Module):
         return z, [head(z) for head in self.heads]
 
 
-def _net_from_meta(meta: dict[str, Any]) -> FeatureNet:
-    return FeatureNet(widths=meta["widths"], strides=meta["strides"], input_size=meta["input_size"],
-                      head_sizes=[len(h["classes"]) if h["kind"] == "categorical" else 1 for h in meta["heads"]])
-
-
 @functools.lru_cache(maxsize=4)
 def load_feature_net(path: str | Path | None = None) -> FeatureNet:
     """Load the package's feature extractor (default: the committed weights) in eval mode; cached per path."""
@@ -105,13 +95,15 @@ def load_feature_net(path: str | Path | None = None) -> FeatureNet:
         raise FileNotFoundError(f"feature-extractor weights not found at {path}; recreate them with "
                                 f"`python scripts/train_feature_extractor.py --out {path}`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    net = _net_from_meta(blob["meta"])
+    meta = blob["meta"]
+    net = FeatureNet(widths=meta["widths"], strides=meta["strides"], input_size=meta["input_size"],
+                     head_sizes=[len(h["classes"]) if h["kind"] == "categorical" else 1 for h in meta["heads"]])
     missing, unexpected = net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()}, strict=False)
     wrong = [k for k in missing if not k.endswith("num_batches_tracked")] + list(unexpected)
     if wrong:
         raise RuntimeError(f"{path} does not match the network its metadata describes (keys {wrong[:4]}); "
                            f"recreate it with `python scripts/train_feature_extractor.py --out {path}`")
-    net.meta = blob["meta"]
+    net.meta = meta
     return net.eval().requires_grad_(False)
 
 

@@ -18,7 +18,7 @@ Every function takes images (tensor or dataset) or precomputed ``Features``; rea
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -92,10 +92,7 @@ def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _subset_sums(a: torch.Tensor, b: torch.Tensor, in_a: torch.Tensor, in_b: torch.Tensor) -> torch.Tensor:
-    """For each subset s: sum of k(a_i, b_j) over i in subset s of a and j in subset s of b.
-
-    Subsets are indicator rows (S, N); the kernel matrix is built in row blocks and never held whole.
-    """
+    """Per subset (indicator rows (S, N)): the sum of k(a_i, b_j) over its i and j, the kernel built in row blocks."""
     total = torch.zeros(in_a.shape[0], dtype=a.dtype)
     step = max(1, _KERNEL_ENTRIES // b.shape[0])
     for i in range(0, a.shape[0], step):
@@ -133,15 +130,18 @@ def kid(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[f
     return MetricResult("KID", float(est.mean()), fr.name, len(fr), len(ff), std=std)
 
 
-def _knn_radius(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each row of x to its k-th nearest other row."""
-    out = []
+def _self_distances(x: torch.Tensor, diagonal: float) -> Iterator[torch.Tensor]:
+    """Row blocks of the pairwise distances between the rows of x, each row's distance to itself set to ``diagonal``."""
     for i in range(0, x.shape[0], _CHUNK):
         d = torch.cdist(x[i:i + _CHUNK], x)
         rows = torch.arange(d.shape[0])
-        d[rows, rows + i] = float("inf")
-        out.append(d.topk(k, dim=1, largest=False).values[:, -1])
-    return torch.cat(out)
+        d[rows, rows + i] = diagonal
+        yield d
+
+
+def _knn_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row."""
+    return torch.cat([d.topk(k, dim=1, largest=False).values[:, -1] for d in _self_distances(x, float("inf"))])
 
 
 def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
@@ -165,13 +165,7 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, features: str = "auto"
 
 def _mean_pairwise(x: torch.Tensor) -> float:
     n = x.shape[0]
-    total = 0.0
-    for i in range(0, n, _CHUNK):
-        d = torch.cdist(x[i:i + _CHUNK], x)
-        rows = torch.arange(d.shape[0])
-        d[rows, rows + i] = 0.0
-        total += float(d.sum())
-    return total / (n * (n - 1))
+    return sum(float(d.sum()) for d in _self_distances(x, 0.0)) / (n * (n - 1))
 
 
 def diversity(images: Any, *, space: str = "features", features: str = "auto",
