@@ -128,8 +128,8 @@ def _load_inception(path: str) -> nn.Module | None:
         model = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                                    feature_extractor_weights_path=path)
     except Exception as err:  # missing torchmetrics / torch-fidelity, or an unreadable file: fall back
-        logger.warning("Inception-v3 weights at %s could not be loaded through torchmetrics (%s: %s); "
-                       "install `torchmetrics[image]` to use them.", path, type(err).__name__, err)
+        logger.warning("Inception-v3 weights at %s could not be loaded through torchmetrics (%s: %s); install the "
+                       "inception extra (pip install -e \".[inception]\") to use them.", path, type(err).__name__, err)
         return None
     return model.eval().requires_grad_(False)
 
@@ -160,7 +160,7 @@ def resolve_features(features: str = "auto") -> str:
     if features == INCEPTION:
         if _inception() is None:
             raise RuntimeError(f"features={INCEPTION!r} needs the Inception-v3 weights on disk and torchmetrics: "
-                               f"`pip install torchmetrics[image]` and set {INCEPTION_ENV} to the path of "
+                               f"`pip install -e \".[inception]\"` and set {INCEPTION_ENV} to the path of "
                                f"{_INCEPTION_FILE}, or use features='auto' / {SYNTHETIC!r}.")
         return INCEPTION
     raise ValueError(f"features={features!r} is not known; use 'auto', {SYNTHETIC!r} or {INCEPTION!r}")
