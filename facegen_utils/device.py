@@ -21,12 +21,7 @@ def resolve_device(name: str | torch.device = "auto", *, local_rank: int = 0) ->
     """
     text = str(name).strip().lower()
     if text == "auto":
-        if torch.cuda.is_available():
-            text = "cuda"
-        elif _mps_available():
-            text = "mps"
-        else:
-            text = "cpu"
+        text = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
     try:
         device = torch.device(text)
     except RuntimeError:

@@ -18,17 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = [
-    "bce_d_loss",
-    "bce_g_loss",
-    "d_accuracy",
-    "wgan_d_loss",
-    "wgan_g_loss",
-    "gradient_penalty",
-    "clip_weights",
-    "WeightClipper",
-    "vae_loss",
-]
+__all__ = ["bce_d_loss", "bce_g_loss", "d_accuracy", "wgan_d_loss", "wgan_g_loss", "gradient_penalty", "clip_weights",
+           "WeightClipper", "vae_loss"]
 
 
 def _flat_float(logits: torch.Tensor) -> torch.Tensor:
@@ -111,10 +102,9 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, *,
     mixed = mixed.to(dtype).requires_grad_(True)
     with torch.autocast(device_type=real.device.type, enabled=False):
         scores = D(mixed)
+        grad = None
         if scores.requires_grad:
             (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True, allow_unused=True)
-        else:
-            grad = None
         if grad is None:
             grad = torch.zeros_like(mixed)
         norms = torch.linalg.vector_norm(grad.reshape(n, -1).float(), ord=2, dim=1)
@@ -176,9 +166,8 @@ class WeightClipper:
         return f"WeightClipper(c={self.c}, target={target})"
 
 
-def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, *,
-             beta: float = 1.0, reconstruction: Literal["bce", "mse"] = "bce",
-             reduction: Literal["mean", "sum"] = "mean",
+def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, *, beta: float = 1.0,
+             reconstruction: Literal["bce", "mse"] = "bce", reduction: Literal["mean", "sum"] = "mean",
              check_range: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """VAE loss -> (total, reconstruction term, KL term) with total = reconstruction + beta * KL.
 

@@ -27,19 +27,8 @@ import torch
 
 from facegen_utils._log import logger
 
-__all__ = [
-    "Prior",
-    "Normal",
-    "Uniform",
-    "Gamma",
-    "parse",
-    "REPORT_003_PRIORS",
-    "lerp",
-    "slerp",
-    "truncate",
-    "latent_from_seed",
-    "fixed_grid",
-]
+__all__ = ["Prior", "Normal", "Uniform", "Gamma", "parse", "REPORT_003_PRIORS", "lerp", "slerp", "truncate",
+           "latent_from_seed", "fixed_grid"]
 
 ACCEPTED_FORMS = (
     "normal(mean, variance) e.g. 'normal(0, 1)' or 'normal(0, 0.01)' (variance 0.01, std 0.1); "
@@ -47,15 +36,8 @@ ACCEPTED_FORMS = (
     "gamma(shape, scale) e.g. 'gamma(2, 1)'; short names N(...), U(...)"
 )
 
-REPORT_003_PRIORS: list[str] = [
-    "uniform(-1, 1)",
-    "normal(0, 1)",
-    "gamma(2, 1)",
-    "normal(-1, 1)",
-    "normal(1, 1)",
-    "normal(0, 0.01)",
-    "normal(0, 100)",
-]
+REPORT_003_PRIORS: list[str] = ["uniform(-1, 1)", "normal(0, 1)", "gamma(2, 1)", "normal(-1, 1)", "normal(1, 1)",
+                                 "normal(0, 0.01)", "normal(0, 100)"]
 """The seven noise distributions of report 003, in the report's order (normal: second number = variance)."""
 
 
@@ -69,12 +51,6 @@ def _fmt(value: float) -> str:
 def _short(value: float) -> str:
     """Compact text for labels: six significant digits ("0.01" for a variance of 0.1 ** 2)."""
     return f"{value:.6g}"
-
-
-def _sample_device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device:
-    if generator is not None:
-        return generator.device
-    return torch.device(device) if device is not None else torch.device("cpu")
 
 
 def _check_size(n: int, latent_dim: int) -> None:
@@ -92,12 +68,11 @@ class Prior:
                device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Draw an (n, latent_dim) tensor on ``device`` (default: the generator's device, else CPU).
 
-        The numbers are drawn on the generator's device and then moved, so one seeded generator gives the same
-        latents whatever ``device`` is asked for.
+        Drawn on the generator's device, then moved: one seeded generator gives the same latents on any ``device``.
         """
         _check_size(n, latent_dim)
         draw_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-        draw_device = _sample_device(generator, device)
+        draw_device = generator.device if generator is not None else torch.device("cpu" if device is None else device)
         z = self._draw((n, latent_dim), generator, draw_device, draw_dtype)
         target = torch.device(device) if device is not None else draw_device
         return z.to(device=target, dtype=dtype)
@@ -242,11 +217,9 @@ def _check_finite(family: str, **values: float) -> None:
 
 _FAMILIES = {"normal": "normal", "gaussian": "normal", "n": "normal",
              "uniform": "uniform", "u": "uniform", "gamma": "gamma"}
-_KEYWORDS = {
-    "normal": {"mean": "mean", "variance": "variance", "var": "variance", "std": "std"},
-    "uniform": {"low": "low", "high": "high"},
-    "gamma": {"shape": "shape", "k": "shape", "scale": "scale", "theta": "scale", "rate": "rate"},
-}
+_KEYWORDS = {"normal": {"mean": "mean", "variance": "variance", "var": "variance", "std": "std"},
+             "uniform": {"low": "low", "high": "high"},
+             "gamma": {"shape": "shape", "k": "shape", "scale": "scale", "theta": "scale", "rate": "rate"}}
 _POSITIONAL = {"normal": ("mean", "variance"), "uniform": ("low", "high"), "gamma": ("shape", "scale")}
 _SPEC = re.compile(r"^([a-z]+)\((.*)\)$")
 
@@ -315,8 +288,7 @@ def parse(spec: str | Prior) -> Prior:
 
 
 def _require(spec: str, params: dict[str, float], names: tuple[str, ...]) -> None:
-    missing = [name for name in names if name not in params]
-    if missing or len(params) != len(names):
+    if set(params) != set(names):
         raise _bad(spec, f"expected exactly the parameters {names}, got {tuple(params)}")
 
 
@@ -372,10 +344,9 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.T
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation along the great circle between z0 and z1 (shapes as in ``lerp``).
+    """Spherical interpolation along the great circle between z0 and z1 (shapes as in ``lerp``), in float64.
 
-    Rows where z0 and z1 are (anti)parallel or zero, so the great circle is undefined, fall back to ``lerp``.
-    Computed in float64 and returned in z0's dtype.
+    Rows where z0 and z1 are (anti)parallel or zero (no great circle) fall back to ``lerp``; returns z0's dtype.
     """
     z0, z1 = _rows(z0, z1)
     out_dtype = z0.dtype
@@ -405,14 +376,12 @@ def truncate(z: torch.Tensor, threshold: float, prior: str | Prior = "normal(0, 
     lo, hi = p.mean - threshold * p.std, p.mean + threshold * p.std
     out = z.clone()
     outside = (out < lo) | (out > hi)
-    rounds = 0
-    while rounds < max_rounds:
+    for _ in range(max_rounds):
         count = int(outside.sum())
         if count == 0:
             return out
         out[outside] = p.sample(1, count, generator=generator, device=out.device, dtype=out.dtype).view(-1)
         outside = (out < lo) | (out > hi)
-        rounds += 1
     count = int(outside.sum())
     if count:
         logger.info("truncate: %d component(s) still beyond %.3g std after %d redraws were clamped; "
@@ -430,7 +399,7 @@ def latent_from_seed(seed: int, latent_dim: int, prior: str | Prior = "normal(0,
                      device: torch.device | str | None = None) -> torch.Tensor:
     """The (1, latent_dim) latent of ``seed``: drawn on the CPU from a generator seeded with it, then moved.
 
-    The same seed gives the same latent in every run and whatever ``device`` the latent is moved to.
+    The same seed gives the same latent in every run and on every ``device``.
     """
     return parse(prior).sample(1, latent_dim, generator=_cpu_generator(seed), device=device)
 

@@ -1,4 +1,4 @@
-"""Building blocks shared by the model families: Keras defaults, "same" padding, shape checks."""
+"""Building blocks shared by the model families: Keras defaults, "same" padding, shape checks, base classes."""
 from __future__ import annotations
 
 import math
@@ -34,10 +34,8 @@ def same_padding(kernel_size: int, stride: int) -> tuple[int, int]:
     padding = max(0, math.ceil((kernel_size - stride) / 2))
     output_padding = 2 * padding - (kernel_size - stride)
     if output_padding >= stride:
-        raise ValueError(
-            f"kernel_size={kernel_size} with stride={stride} cannot keep 'same' shapes symmetrically: "
-            "use an odd kernel_size for stride 1."
-        )
+        raise ValueError(f"kernel_size={kernel_size} with stride={stride} cannot keep 'same' shapes symmetrically: "
+                         "use an odd kernel_size for stride 1.")
     return padding, output_padding
 
 
@@ -52,9 +50,8 @@ def conv_same(in_channels: int, out_channels: int, kernel_size: int, *, stride: 
 def conv_transpose_same(in_channels: int, out_channels: int, kernel_size: int, *, stride: int) -> nn.ConvTranspose2d:
     """ConvTranspose2d with bias whose output is ``in · stride`` like Keras ``padding="same"``."""
     padding, output_padding = same_padding(kernel_size, stride)
-    return nn.ConvTranspose2d(
-        in_channels, out_channels, kernel_size, stride=stride, padding=padding, output_padding=output_padding
-    )
+    return nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                              output_padding=output_padding)
 
 
 def doublings(image_size: int, *, start: int, minimum: int, family: str) -> int:
@@ -64,19 +61,15 @@ def doublings(image_size: int, *, start: int, minimum: int, family: str) -> int:
         if ratio & (ratio - 1) == 0:
             return ratio.bit_length() - 1
     sizes = ", ".join(str(minimum * 2**i) for i in range(4))
-    raise ValueError(
-        f"image_size={image_size!r} is not supported by {family!r}: use a power of two >= {minimum} "
-        f"({sizes}, ...) and resize the dataset to it (datasets.get(..., image_size=...))."
-    )
+    raise ValueError(f"image_size={image_size!r} is not supported by {family!r}: use a power of two >= {minimum} "
+                     f"({sizes}, ...) and resize the dataset to it (datasets.get(..., image_size=...)).")
 
 
 def check_multiple(image_size: int, *, of: int, family: str) -> None:
     """Raise a clear ValueError unless ``image_size`` is a positive multiple of ``of``."""
     if not isinstance(image_size, int) or image_size < of or image_size % of:
-        raise ValueError(
-            f"image_size={image_size!r} is not supported by {family!r}: use a positive multiple of {of} "
-            f"(for example {of * 4} or {of * 8})."
-        )
+        raise ValueError(f"image_size={image_size!r} is not supported by {family!r}: use a positive multiple of {of} "
+                         f"(for example {of * 4} or {of * 8}).")
 
 
 def as_latent_matrix(z: torch.Tensor, latent_dim: int) -> torch.Tensor:
@@ -84,17 +77,44 @@ def as_latent_matrix(z: torch.Tensor, latent_dim: int) -> torch.Tensor:
     if z.dim() == 4 and z.shape[2:] == (1, 1):
         z = z.flatten(1)
     if z.dim() != 2 or z.shape[1] != latent_dim:
-        raise ValueError(
-            f"the generator expects z of shape (N, {latent_dim}) or (N, {latent_dim}, 1, 1), got {tuple(z.shape)}; "
-            f"sample it with latent_dim={latent_dim}."
-        )
+        raise ValueError(f"the generator expects z of shape (N, {latent_dim}) or (N, {latent_dim}, 1, 1), "
+                         f"got {tuple(z.shape)}; sample it with latent_dim={latent_dim}.")
     return z
 
 
 def check_images(x: torch.Tensor, *, channels: int, image_size: int) -> None:
     """Raise a clear ValueError unless x is a batch of (channels, image_size, image_size) images."""
     if x.dim() != 4 or tuple(x.shape[1:]) != (channels, image_size, image_size):
-        raise ValueError(
-            f"expected images of shape (N, {channels}, {image_size}, {image_size}), got {tuple(x.shape)}; "
-            f"build the model with image_size={x.shape[-1] if x.dim() == 4 else '...'} or resize the data."
-        )
+        raise ValueError(f"expected images of shape (N, {channels}, {image_size}, {image_size}), "
+                         f"got {tuple(x.shape)}; build the model with "
+                         f"image_size={x.shape[-1] if x.dim() == 4 else '...'} or resize the data.")
+
+
+class ImageGenerator(nn.Module):
+    """Base of the generators that map latents (N, latent_dim) through ``self.main`` to images (N, C, S, S)."""
+
+    def __init__(self, latent_dim: int, *, image_size: int, channels: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        self.input_shape = (latent_dim,)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Map z of shape (N, latent_dim) or (N, latent_dim, 1, 1) to images (N, channels, size, size)."""
+        return self.main(as_latent_matrix(z, self.latent_dim))
+
+
+class ImageScorer(nn.Module):
+    """Base of the discriminators and critics that score images (N, C, S, S) through ``self.main``."""
+
+    def __init__(self, *, image_size: int, channels: int):
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.input_shape = (channels, image_size, image_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score images (N, channels, size, size): one value (logit, probability or critic value) per image, (N,)."""
+        check_images(x, channels=self.channels, image_size=self.image_size)
+        return self.main(x).view(-1)

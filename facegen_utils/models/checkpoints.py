@@ -21,10 +21,9 @@ def _as_state_dict(state_dict: Mapping[str, object]) -> dict[str, torch.Tensor]:
         raise TypeError(f"expected a state_dict (a mapping of names to tensors), got {type(state_dict).__name__}")
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise TypeError(
-            "expected a state_dict (names -> tensors) but some entries are not tensors "
-            f"({', '.join(map(repr, not_tensors[:5]))}); pass the entry of one network, e.g. checkpoint['G']."
-        )
+        raise TypeError(f"expected a state_dict (names -> tensors) but some entries are not tensors "
+                        f"({', '.join(map(repr, not_tensors[:5]))}); "
+                        "pass the entry of one network, e.g. checkpoint['G'].")
     return dict(state_dict)
 
 
@@ -106,9 +105,8 @@ def guess_architecture(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     return None
 
 
-def load_state_dict_checked(
-    model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint"
-) -> nn.Module:
+def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *,
+                            source: str = "checkpoint") -> nn.Module:
     """Load ``state_dict`` into ``model`` strictly, or raise ArchitectureMismatchError explaining the difference."""
     problems = check_compatible(model, state_dict)
     if problems:

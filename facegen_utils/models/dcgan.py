@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import as_latent_matrix, check_images, doublings
+from ._common import ImageGenerator, ImageScorer, as_latent_matrix, doublings
 
 FAMILY = "dcgan"
 
@@ -32,35 +32,22 @@ def weights_init(module: nn.Module) -> None:
 
 def _widths(image_size: int, base_channels: int) -> list[int]:
     """Channel widths from the 4×4 end to the image end, e.g. [512, 256, 128, 64] at 64 px with base 64."""
-    stages = doublings(image_size, start=4, minimum=16, family=FAMILY)  # 4 px -> image_size
+    stages = doublings(image_size, start=4, minimum=16, family=FAMILY)
     return [base_channels * 2 ** (stages - 1 - i) for i in range(stages)]
 
 
-class Generator(nn.Module):
+class Generator(ImageGenerator):
     """DCGAN generator: z → ConvTranspose2d stages (BatchNorm, ReLU) → Tanh image in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 100, *, image_size: int = 64, base_channels: int = 64, channels: int = 3):
-        super().__init__()
         widths = _widths(image_size, base_channels)
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (latent_dim,)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], kernel_size=4, stride=1, padding=0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [
-                nn.ConvTranspose2d(w_in, w_out, kernel_size=4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.ReLU(inplace=True),
-            ]
-        layers += [
-            nn.ConvTranspose2d(widths[-1], channels, kernel_size=4, stride=2, padding=1, bias=False),
-            nn.Tanh(),
-        ]
+        super().__init__(latent_dim, image_size=image_size, channels=channels)
+        layers: list[nn.Module] = []
+        for i, (w_in, w_out) in enumerate(zip([latent_dim, *widths], widths)):
+            stride, padding = (2, 1) if i else (1, 0)  # the first stage maps the 1×1 latent to 4×4
+            layers += [nn.ConvTranspose2d(w_in, w_out, kernel_size=4, stride=stride, padding=padding, bias=False),
+                       nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, kernel_size=4, stride=2, padding=1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(weights_init)
 
@@ -70,32 +57,23 @@ class Generator(nn.Module):
         return self.main(z[:, :, None, None])
 
 
-class Discriminator(nn.Module):
-    """DCGAN discriminator: Conv2d stages (BatchNorm from the second, LeakyReLU 0.2) → one logit per image."""
+class Discriminator(ImageScorer):
+    """DCGAN discriminator: Conv2d stages (BatchNorm from the second, LeakyReLU 0.2) → one logit per image.
+
+    ``forward`` returns logits of shape (N,), or probabilities if ``sigmoid=True``.
+    """
 
     def __init__(self, *, image_size: int = 64, base_channels: int = 64, channels: int = 3, sigmoid: bool = False):
-        super().__init__()
         widths = _widths(image_size, base_channels)[::-1]
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (channels, image_size, image_size)
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, widths[0], kernel_size=4, stride=2, padding=1, bias=False),
-            nn.LeakyReLU(negative_slope=0.2, inplace=True),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [
-                nn.Conv2d(w_in, w_out, kernel_size=4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.LeakyReLU(negative_slope=0.2, inplace=True),
-            ]
+        super().__init__(image_size=image_size, channels=channels)
+        layers: list[nn.Module] = []
+        for i, (w_in, w_out) in enumerate(zip([channels, *widths], widths)):
+            layers.append(nn.Conv2d(w_in, w_out, kernel_size=4, stride=2, padding=1, bias=False))
+            if i:
+                layers.append(nn.BatchNorm2d(w_out))
+            layers.append(nn.LeakyReLU(negative_slope=0.2, inplace=True))
         layers.append(nn.Conv2d(widths[-1], 1, kernel_size=4, stride=1, padding=0, bias=False))
         if sigmoid:
             layers.append(nn.Sigmoid())
         self.main = nn.Sequential(*layers)
         self.apply(weights_init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score images (N, channels, size, size): logits (probabilities if ``sigmoid=True``) of shape (N,)."""
-        check_images(x, channels=self.channels, image_size=self.image_size)
-        return self.main(x).view(-1)

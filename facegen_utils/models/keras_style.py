@@ -16,13 +16,12 @@ convolutions; the discriminator and the critic keep their layers and their Dense
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ._common import (
     KERAS_LEAKY_SLOPE,
-    as_latent_matrix,
-    check_images,
+    ImageGenerator,
+    ImageScorer,
     conv_same,
     conv_transpose_same,
     doublings,
@@ -31,26 +30,14 @@ from ._common import (
 )
 
 
-class KerasGenerator(nn.Module):
-    """Dense(4·4·8b)+BN+LeakyReLU → reshape → Conv2DTranspose stages (BN, LeakyReLU) → tanh image."""
+class KerasGenerator(ImageGenerator):
+    """Dense(4·4·8b)+BN+LeakyReLU → reshape → Conv2DTranspose stages (BN, LeakyReLU) → tanh image in [-1, 1]."""
 
-    def __init__(
-        self,
-        latent_dim: int = 100,
-        *,
-        image_size: int = 64,
-        base_channels: int = 32,
-        channels: int = 3,
-        kernel_size: int = 4,
-        negative_slope: float = KERAS_LEAKY_SLOPE,
-    ):
-        super().__init__()
+    def __init__(self, latent_dim: int = 100, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
+                 kernel_size: int = 4, negative_slope: float = KERAS_LEAKY_SLOPE):
+        super().__init__(latent_dim, image_size=image_size, channels=channels)
         stages = doublings(image_size, start=4, minimum=16, family="keras-gan")
         widths = [max(1, base_channels * 8 // 2**i) for i in range(stages)]  # 256, 128, 64, 32 at 64 px
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (latent_dim,)
         layers: list[nn.Module] = [
             nn.Linear(latent_dim, 4 * 4 * widths[0]),
             keras_batch_norm(4 * 4 * widths[0], dims=1),
@@ -58,80 +45,41 @@ class KerasGenerator(nn.Module):
             nn.Unflatten(1, (widths[0], 4, 4)),
         ]
         for w_in, w_out in zip(widths, widths[1:]):
-            layers += [
-                conv_transpose_same(w_in, w_out, kernel_size, stride=2),
-                keras_batch_norm(w_out, dims=2),
-                nn.LeakyReLU(negative_slope=negative_slope),
-            ]
+            layers += [conv_transpose_same(w_in, w_out, kernel_size, stride=2), keras_batch_norm(w_out, dims=2),
+                       nn.LeakyReLU(negative_slope=negative_slope)]
         layers += [conv_transpose_same(widths[-1], channels, kernel_size, stride=2), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         keras_init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map z of shape (N, latent_dim) or (N, latent_dim, 1, 1) to images (N, channels, size, size) in [-1, 1]."""
-        return self.main(as_latent_matrix(z, self.latent_dim))
 
-
-class KerasDiscriminator(nn.Module):
+class KerasDiscriminator(ImageScorer):
     """Conv 32/64/128/256 (stride 2, LeakyReLU, Dropout, BatchNorm from the second) → Dense(1) logit."""
 
-    def __init__(
-        self,
-        *,
-        image_size: int = 64,
-        base_channels: int = 32,
-        channels: int = 3,
-        kernel_size: int = 4,
-        negative_slope: float = KERAS_LEAKY_SLOPE,
-        dropout: float = 0.3,
-    ):
-        super().__init__()
+    def __init__(self, *, image_size: int = 64, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
+                 negative_slope: float = KERAS_LEAKY_SLOPE, dropout: float = 0.3):
+        super().__init__(image_size=image_size, channels=channels)
         doublings(image_size, start=1, minimum=16, family="keras-gan")
         widths = [base_channels * 2**i for i in range(4)]
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (channels, image_size, image_size)
-        layers: list[nn.Module] = [
-            conv_same(channels, widths[0], kernel_size, stride=2),
-            nn.LeakyReLU(negative_slope=negative_slope),
-            nn.Dropout(p=dropout),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [
-                conv_same(w_in, w_out, kernel_size, stride=2),
-                keras_batch_norm(w_out, dims=2),
-                nn.LeakyReLU(negative_slope=negative_slope),
-                nn.Dropout(p=dropout),
-            ]
+        layers: list[nn.Module] = []
+        for i, (w_in, w_out) in enumerate(zip([channels, *widths], widths)):
+            layers.append(conv_same(w_in, w_out, kernel_size, stride=2))
+            if i:
+                layers.append(keras_batch_norm(w_out, dims=2))
+            layers += [nn.LeakyReLU(negative_slope=negative_slope), nn.Dropout(p=dropout)]
         side = image_size // 16
         layers += [nn.Flatten(), nn.Linear(widths[-1] * side * side, 1)]
         self.main = nn.Sequential(*layers)
         keras_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score images (N, channels, size, size): one logit per image, shape (N,)."""
-        check_images(x, channels=self.channels, image_size=self.image_size)
-        return self.main(x).view(-1)
 
-
-class KerasCritic(nn.Module):
+class KerasCritic(ImageScorer):
     """WGAN critic: Conv 32/64/64 (stride 2, LeakyReLU) → Dense(1) with a linear (unbounded) output."""
 
-    def __init__(
-        self,
-        *,
-        image_size: int = 64,
-        base_channels: int = 32,
-        channels: int = 3,
-        kernel_size: int = 4,
-        negative_slope: float = KERAS_LEAKY_SLOPE,
-    ):
-        super().__init__()
+    def __init__(self, *, image_size: int = 64, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
+                 negative_slope: float = KERAS_LEAKY_SLOPE):
+        super().__init__(image_size=image_size, channels=channels)
         doublings(image_size, start=1, minimum=16, family="keras-wgan")
         widths = [base_channels, 2 * base_channels, 2 * base_channels]
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (channels, image_size, image_size)
         layers: list[nn.Module] = []
         for w_in, w_out in zip([channels, *widths], widths):
             layers += [conv_same(w_in, w_out, kernel_size, stride=2), nn.LeakyReLU(negative_slope=negative_slope)]
@@ -139,8 +87,3 @@ class KerasCritic(nn.Module):
         layers += [nn.Flatten(), nn.Linear(widths[-1] * side * side, 1)]
         self.main = nn.Sequential(*layers)
         keras_init_(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score images (N, channels, size, size): one unbounded critic value per image, shape (N,)."""
-        check_images(x, channels=self.channels, image_size=self.image_size)
-        return self.main(x).view(-1)

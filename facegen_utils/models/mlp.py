@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from ._common import (
     KERAS_LEAKY_SLOPE,
-    as_latent_matrix,
-    check_images,
+    ImageGenerator,
+    ImageScorer,
     check_multiple,
     conv_same,
     keras_batch_norm,
@@ -36,61 +35,33 @@ from ._common import (
 
 def _check_size(image_size: int, family: str) -> None:
     if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(
-            f"image_size={image_size!r} is not supported by {family!r}: use a positive integer such as 64."
-        )
+        raise ValueError(f"image_size={image_size!r} is not supported by {family!r}: "
+                         "use a positive integer such as 64.")
 
 
-class MLPGenerator(nn.Module):
-    """z → Linear+LeakyReLU hidden layers → Linear → Tanh → image (report 001)."""
+class MLPGenerator(ImageGenerator):
+    """z → Linear+LeakyReLU hidden layers → Linear → Tanh → image in [-1, 1] (report 001)."""
 
-    def __init__(
-        self,
-        latent_dim: int = 100,
-        *,
-        image_size: int = 64,
-        channels: int = 3,
-        hidden_dims: Sequence[int] = (256, 512, 1024),
-        negative_slope: float = 0.01,
-    ):
-        super().__init__()
+    def __init__(self, latent_dim: int = 100, *, image_size: int = 64, channels: int = 3,
+                 hidden_dims: Sequence[int] = (256, 512, 1024), negative_slope: float = 0.01):
+        super().__init__(latent_dim, image_size=image_size, channels=channels)
         _check_size(image_size, "mlp-wgan-gp")
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (latent_dim,)
         dims = [latent_dim, *hidden_dims]
         layers: list[nn.Module] = []
         for d_in, d_out in zip(dims, dims[1:]):
             layers += [nn.Linear(d_in, d_out), nn.LeakyReLU(negative_slope=negative_slope)]
-        layers += [
-            nn.Linear(dims[-1], channels * image_size * image_size),
-            nn.Tanh(),
-            nn.Unflatten(1, (channels, image_size, image_size)),
-        ]
+        layers += [nn.Linear(dims[-1], channels * image_size * image_size), nn.Tanh(),
+                   nn.Unflatten(1, (channels, image_size, image_size))]
         self.main = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map z of shape (N, latent_dim) or (N, latent_dim, 1, 1) to images (N, channels, size, size) in [-1, 1]."""
-        return self.main(as_latent_matrix(z, self.latent_dim))
 
-
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(ImageScorer):
     """Flatten → Linear+LeakyReLU hidden layers → Linear(1): a critic (report 001) or discriminator logits (002)."""
 
-    def __init__(
-        self,
-        *,
-        image_size: int = 64,
-        channels: int = 3,
-        hidden_dims: Sequence[int] = (1024, 512, 256),
-        negative_slope: float = 0.01,
-    ):
-        super().__init__()
+    def __init__(self, *, image_size: int = 64, channels: int = 3, hidden_dims: Sequence[int] = (1024, 512, 256),
+                 negative_slope: float = 0.01):
+        super().__init__(image_size=image_size, channels=channels)
         _check_size(image_size, "mlp discriminator")
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (channels, image_size, image_size)
         dims = [channels * image_size * image_size, *hidden_dims]
         layers: list[nn.Module] = [nn.Flatten()]
         for d_in, d_out in zip(dims, dims[1:]):
@@ -98,34 +69,16 @@ class MLPDiscriminator(nn.Module):
         layers.append(nn.Linear(dims[-1], 1))
         self.main = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score images (N, channels, size, size): one unbounded value per image, shape (N,)."""
-        check_images(x, channels=self.channels, image_size=self.image_size)
-        return self.main(x).view(-1)
 
-
-class UpsampleConvGenerator(nn.Module):
+class UpsampleConvGenerator(ImageGenerator):
     """Report 002 generator: Dense, LeakyReLU, BatchNorm → 16×(S/4)² → 2 × (UpSampling, Conv 5×5) → tanh."""
 
-    def __init__(
-        self,
-        latent_dim: int = 4096,
-        *,
-        image_size: int = 64,
-        channels: int = 3,
-        seed_channels: int = 16,
-        conv_channels: int = 128,
-        kernel_size: int = 5,
-        negative_slope: float = KERAS_LEAKY_SLOPE,
-    ):
-        super().__init__()
+    def __init__(self, latent_dim: int = 4096, *, image_size: int = 64, channels: int = 3, seed_channels: int = 16,
+                 conv_channels: int = 128, kernel_size: int = 5, negative_slope: float = KERAS_LEAKY_SLOPE):
+        super().__init__(latent_dim, image_size=image_size, channels=channels)
         check_multiple(image_size, of=4, family="mlp-gan")
         side = image_size // 4
         units = seed_channels * side * side
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (latent_dim,)
         self.main = nn.Sequential(
             nn.Linear(latent_dim, units),
             nn.LeakyReLU(negative_slope=negative_slope),
@@ -140,7 +93,3 @@ class UpsampleConvGenerator(nn.Module):
             nn.Tanh(),
         )
         keras_init_(self)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map z of shape (N, latent_dim) or (N, latent_dim, 1, 1) to images (N, channels, size, size) in [-1, 1]."""
-        return self.main(as_latent_matrix(z, self.latent_dim))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ._common import (
-    as_latent_matrix,
+    ImageGenerator,
     check_images,
     check_multiple,
     conv_same,
@@ -31,10 +31,8 @@ FAMILY = "keras-vae"
 class Encoder(nn.Module):
     """Images (N, C, S, S) → (mu, logvar), each (N, latent_dim)."""
 
-    def __init__(
-        self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
-        kernel_size: int = 4,
-    ):
+    def __init__(self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
+                 kernel_size: int = 4):
         super().__init__()
         check_multiple(image_size, of=8, family=FAMILY)
         widths = [base_channels, 2 * base_channels, 4 * base_channels]
@@ -47,12 +45,8 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = []
         for w_in, w_out in zip([channels, *widths], widths):
             layers += [conv_same(w_in, w_out, kernel_size, stride=2), nn.ReLU(), keras_batch_norm(w_out, dims=2)]
-        layers += [
-            nn.Flatten(),
-            nn.Linear(widths[-1] * side * side, hidden),
-            nn.ReLU(),
-            keras_batch_norm(hidden, dims=1),
-        ]
+        layers += [nn.Flatten(), nn.Linear(widths[-1] * side * side, hidden), nn.ReLU(),
+                   keras_batch_norm(hidden, dims=1)]
         self.features = nn.Sequential(*layers)
         self.z_mean = nn.Linear(hidden, latent_dim)
         self.z_log_var = nn.Linear(hidden, latent_dim)
@@ -64,22 +58,16 @@ class Encoder(nn.Module):
         return self.z_mean(h), self.z_log_var(h)
 
 
-class Decoder(nn.Module):
+class Decoder(ImageGenerator):
     """Latents (N, latent_dim) → images (N, C, S, S) in [0, 1]; the generator of the VAE."""
 
-    def __init__(
-        self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
-        kernel_size: int = 4,
-    ):
-        super().__init__()
+    def __init__(self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
+                 kernel_size: int = 4):
+        super().__init__(latent_dim, image_size=image_size, channels=channels)
         check_multiple(image_size, of=8, family=FAMILY)
         seed_channels = 2 * base_channels
         widths = [4 * base_channels, 2 * base_channels, base_channels]
         side = image_size // 8
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.input_shape = (latent_dim,)
         layers: list[nn.Module] = [
             nn.Linear(latent_dim, seed_channels * side * side),
             nn.ReLU(),
@@ -91,21 +79,14 @@ class Decoder(nn.Module):
         layers += [conv_transpose_same(widths[-1], channels, 3, stride=1), nn.Sigmoid()]
         self.main = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode z of shape (N, latent_dim) or (N, latent_dim, 1, 1) into images in [0, 1]."""
-        return self.main(as_latent_matrix(z, self.latent_dim))
-
 
 class ConvVAE(nn.Module):
     """The report's VAE: ``vae(x) -> (recon, mu, logvar)`` with ``encoder``, ``decoder`` and ``reparameterize``."""
 
-    def __init__(
-        self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
-        kernel_size: int = 4,
-    ):
+    def __init__(self, latent_dim: int = 512, *, image_size: int = 64, base_channels: int = 32, channels: int = 3,
+                 kernel_size: int = 4):
         super().__init__()
-        options = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
-                   "kernel_size": kernel_size}
+        options = dict(image_size=image_size, base_channels=base_channels, channels=channels, kernel_size=kernel_size)
         self.encoder = Encoder(latent_dim, **options)
         self.decoder = Decoder(latent_dim, **options)
         self.latent_dim = latent_dim
@@ -123,16 +104,14 @@ class ConvVAE(nn.Module):
         return self.decoder(z)
 
     @staticmethod
-    def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Sample z = mu + exp(logvar / 2) · eps with eps ~ N(0, I) (differentiable in mu and logvar)."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(
-        self, x: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode, sample and decode: returns (reconstruction, mu, logvar)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar, generator)), mu, logvar
