@@ -385,7 +385,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     from facegen_utils import noise, viz
     from facegen_utils.device import resolve_device
-    from facegen_utils.training import load_generator
+    from facegen_utils.training import checkpoint, load_generator
 
     path = Path(args.checkpoint)
     if not path.is_file():
@@ -395,7 +395,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model_set = load_generator(path, map_location="cpu", ema=not args.no_ema)
     G = model_set.G.to(device).eval()
-    spec = args.prior or _trained_prior(path) or "normal(0, 1)"
+    spec = args.prior or checkpoint.load(path)["config"].get("prior", "normal(0, 1)")
     try:
         prior = noise.parse(spec)
     except ValueError as exc:
@@ -410,18 +410,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     written = viz.save_grid(images, args.out, nrow=nrow, value_range=tuple(model_set.value_range))
     print(f"wrote {written} ({args.n} images of {model_set.name}, prior {spec}, seed {args.seed})")
     return 0
-
-
-def _trained_prior(path: Path) -> str | None:
-    """The prior stored in a checkpoint's config, if readable."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # an unreadable checkpoint is reported by load_generator itself
-        return None
-    config = state.get("config", {}) if isinstance(state, dict) else {}
-    return config.get("prior") if isinstance(config, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------------------

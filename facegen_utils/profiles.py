@@ -14,7 +14,8 @@ Three profiles per notebook:
 
 Each table is flat data; :func:`get` turns it into a :class:`Profile`: one validated run specification
 (:class:`facegen_utils.spec.RunSpec`: data, model, training) plus the notebook's knobs. ``changes`` lists, for
-every profile, what differs from the report setting (computed, so it stays honest after overrides). Notebook 01 trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
+every profile, what differs from the report setting (computed, so it stays honest after overrides). Notebook 01
+trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
 
 Environment variables (read by :func:`from_env`, used by the notebooks' parameters so nbval and ``make run``
 can shrink runs without editing them); explicit values win over the environment, which wins over the profile:
@@ -110,6 +111,7 @@ ENV_VARS: dict[str, str] = {
     "FACEGEN_OUTPUT_DIR": "output_dir",
 }
 _ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
+_ENV_NONE = {("limit", "none"), ("limit", "all"), *(("compile_mode", w) for w in ("none", "off", "0", "false"))}
 #: settings of a profile that are not part of the run specification
 _NOTEBOOK_FIELDS = ("output_dir", "compile_mode")
 
@@ -343,13 +345,8 @@ def _base(notebook: str, variant: str, profile: str) -> dict[str, Any]:
     settings = dict(_REPORT[(notebook, variant)])
     settings["model_options"] = dict(settings.get("model_options", {}))
     settings["knobs"] = dict(settings.get("knobs", {}))
-    if profile != "report":
-        shrink = _SHRUNK[profile][(notebook, variant)]
-        for key, value in shrink.items():
-            if key in ("model_options", "knobs"):
-                settings[key].update(value)
-            else:
-                settings[key] = value
+    for key, value in (_SHRUNK[profile][(notebook, variant)] if profile != "report" else {}).items():
+        settings[key] = {**settings[key], **value} if key in ("model_options", "knobs") else value
     return settings
 
 
@@ -465,17 +462,12 @@ def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for var, name in ENV_VARS.items():
-        raw = environ.get(var)
-        if raw is None or raw.strip() == "":
+        raw = (environ.get(var) or "").strip()
+        if not raw:
             continue
-        raw = raw.strip()
-        if name == "compile_mode" and raw.lower() in ("none", "off", "0", "false"):
+        if (name, raw.lower()) in _ENV_NONE:
             values[name] = None
-            continue
-        if name in _ENV_INT:
-            if name == "limit" and raw.lower() in ("none", "all"):
-                values[name] = None
-                continue
+        elif name in _ENV_INT:
             try:
                 values[name] = int(raw)
             except ValueError:
@@ -493,12 +485,8 @@ def from_env(notebook: str | int, *, environ: Mapping[str, str] | None = None, *
 
     ``profile`` defaults to ``FACEGEN_PROFILE`` and then ``"quick"``; ``variant`` may be passed as for :func:`get`.
     """
-    given = {k: v for k, v in params.items() if v is not None}
-    values = env_defaults(environ)
-    values.update(given)
-    profile = values.pop("profile", "quick")
-    variant = values.pop("variant", None)
-    return get(notebook, profile, variant=variant, **values)
+    values = {**env_defaults(environ), **{k: v for k, v in params.items() if v is not None}}
+    return get(notebook, values.pop("profile", "quick"), variant=values.pop("variant", None), **values)
 
 
 def epochs_for_iterations(iterations: int, n_images: int, batch_size: int, *, drop_last: bool = True) -> int:

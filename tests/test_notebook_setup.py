@@ -49,7 +49,8 @@ def test_misspelt_parameter_is_named_with_a_suggestion(tmp_path) -> None:
     ("dataset", "celebb", r"dataset.*celeba"),
     ("device", "gpu", r"device"),
     ("amp", "fp8", r"amp='fp8' is invalid; expected 'off' \(float32\), 'bf16' or 'fp16'"),
-    ("compile_mode", "fast", r"compile_mode='fast' is invalid; expected None \(not compiled\), 'default', 'reduce-overhead'"),
+    ("compile_mode", "fast",
+     r"compile_mode='fast' is invalid; expected None \(not compiled\), 'default', 'reduce-overhead'"),
 ])
 def test_invalid_values_stop_with_a_clear_message(tmp_path, name, value, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):

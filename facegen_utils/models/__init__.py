@@ -22,7 +22,8 @@ from .vae import ConvVAE, Decoder, Encoder
 
 __all__ = [
     "ArchitectureMismatchError", "ConvVAE", "Decoder", "Discriminator", "Encoder", "Entry", "Generator",
-    "KerasCritic", "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet", "UpsampleConvGenerator",
+    "KerasCritic", "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet",
+    "UpsampleConvGenerator",
     "build", "check_compatible", "describe", "describe_model", "entry", "format_summary", "guess_architecture",
     "load_state_dict_checked", "names", "options", "summary", "weights_init",
 ]

@@ -483,13 +483,12 @@ class Trainer:
         from facegen_utils.models import ArchitectureMismatchError, load_state_dict_checked
 
         spec, mine = state["model_spec"], checkpoint.model_spec(self.models)
-        if [spec[k] for k in ("name", "image_size", "latent_dim")] != [mine[k] for k in ("name", "image_size",
-                                                                                         "latent_dim")]:
-            raise ArchitectureMismatchError(
-                f"{source} holds {spec['name']!r} at image_size={spec['image_size']}, latent_dim="
-                f"{spec['latent_dim']}, but this trainer trains {mine['name']!r} at image_size={mine['image_size']}, "
-                f"latent_dim={mine['latent_dim']}; rebuild the model with Trainer.from_checkpoint({str(source)!r}, "
-                f"data) or start a new run in another out_dir.")
+        held, trained = ("{name!r} at image_size={image_size}, latent_dim={latent_dim}".format(**s)
+                         for s in (spec, mine))
+        if held != trained:
+            raise ArchitectureMismatchError(f"{source} holds {held}, but this trainer trains {trained}; rebuild the "
+                                            f"model with Trainer.from_checkpoint({str(source)!r}, data) or start a "
+                                            f"new run in another out_dir.")
         roles = sorted(set(state["models"]) - {"G_ema"})
         if roles != sorted(self._modules):
             raise ArchitectureMismatchError(f"{source} holds the networks {roles}, but this trainer trains "
