@@ -94,8 +94,7 @@ def get(name: str, *, data_dir: str | Path | None = None, image_size: int = 64,
     image_size, value_range, limit = _check_common(image_size, value_range, limit)
     factory = _REGISTRY[key]
     _check_options(key, factory, options)
-    if isinstance(data_dir, str) and not data_dir.strip():
-        data_dir = None
+    data_dir = None if isinstance(data_dir, str) and not data_dir.strip() else data_dir
     return factory(data_dir=data_dir, image_size=image_size, value_range=value_range, limit=limit, **options)
 
 

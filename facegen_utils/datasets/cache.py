@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from facegen_utils._log import logger
+from facegen_utils._log import progress as progress_bar
 
 CACHE_VERSION = 1
 LOCK_STALE_SECONDS = 60.0
@@ -33,8 +34,7 @@ def cache_dir(directory: str | Path | None = None) -> Path:
     """The cache folder: ``directory``, else $FACEGEN_CACHE_DIR, $XDG_CACHE_HOME/facegen or ~/.cache/facegen."""
     if directory is not None:
         return Path(directory).expanduser()
-    env = os.environ.get("FACEGEN_CACHE_DIR")
-    if env:
+    if env := os.environ.get("FACEGEN_CACHE_DIR"):
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "facegen"
@@ -42,8 +42,7 @@ def cache_dir(directory: str | Path | None = None) -> Path:
 
 def fingerprint(*parts: Any) -> str:
     """A stable hex digest of JSON-serialisable parts (paths and other objects are turned into strings)."""
-    blob = json.dumps(parts, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def default_workers() -> int:
@@ -72,8 +71,6 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
 
     ``heartbeat`` is called after every chunk of images (it keeps a build lock fresh).
     """
-    from facegen_utils._log import progress as progress_bar
-
     failures: dict[int, tuple[str, str]] = {}
 
     def work(start: int) -> int:
@@ -85,10 +82,9 @@ def decode_into(out: np.ndarray, paths: Sequence[Path], decode: Callable[[Path],
                 failures[i] = describe_error(exc)
         return stop - start
 
-    starts = range(0, len(paths), _CHUNK)
     with progress_bar(total=len(paths), desc=desc, unit="img", show=progress) as bar, \
             ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        for fut in as_completed([pool.submit(work, s) for s in starts]):
+        for fut in as_completed([pool.submit(work, s) for s in range(0, len(paths), _CHUNK)]):
             bar.update(fut.result())
             if heartbeat is not None:
                 heartbeat()
@@ -138,8 +134,7 @@ class ArrayStore:
         nbytes = int(np.prod(shape))
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            free = shutil.disk_usage(self.directory).free
-            if free < nbytes + (64 << 20):
+            if (free := shutil.disk_usage(self.directory).free) < nbytes + (64 << 20):
                 raise OSError(f"only {free / 2**30:.2f} GiB free, {nbytes / 2**30:.2f} GiB needed")
         except OSError as exc:
             logger.warning("cannot write the image cache to %s (%s); decoding into memory for this session only. "
@@ -148,8 +143,7 @@ class ArrayStore:
             return build_in_memory(paths, names, decode, image_size=image_size, workers=workers,
                                    progress=progress, info=info)
         while not self._acquire():
-            loaded = self._wait_for_other_builder()
-            if loaded is not None:
+            if (loaded := self._wait_for_other_builder()) is not None:
                 return loaded
         tmp = self.directory / f".{self.stem}.{os.getpid()}.tmp.npy"
         try:
@@ -160,8 +154,8 @@ class ArrayStore:
                 out = self._compact(out, tmp, failures)
             out.flush()
             del out
-            kept = [n for i, n in enumerate(names) if i not in failures]
-            meta = {"version": CACHE_VERSION, "key": self.key, "image_size": image_size, "files": kept,
+            meta = {"version": CACHE_VERSION, "key": self.key, "image_size": image_size,
+                    "files": [n for i, n in enumerate(names) if i not in failures],
                     "failures": {names[i]: list(fail) for i, fail in sorted(failures.items())},
                     "created": time.strftime("%Y-%m-%d %H:%M:%S"), **(info or {})}
             os.replace(tmp, self.npy_path)
@@ -170,8 +164,7 @@ class ArrayStore:
             tmp.unlink(missing_ok=True)
             self.lock_path.unlink(missing_ok=True)
         self._remove_stale()
-        loaded = self.load()
-        if loaded is None:
+        if (loaded := self.load()) is None:
             raise OSError(f"the image cache {self.npy_path} could not be read back right after writing it")
         return loaded
 
@@ -231,14 +224,12 @@ def build_in_memory(paths: Sequence[Path], names: Sequence[str], decode: Callabl
                     info: dict | None = None) -> tuple[np.ndarray, dict]:
     """Decode every file into a uint8 array in memory (no file written); same return value as ``ArrayStore.build``."""
     out = np.empty((len(paths), 3, image_size, image_size), dtype=np.uint8)
-    failures = decode_into(out, paths, decode, workers=workers, progress=progress,
-                           desc=f"decoding {len(paths)} images")
+    failures = decode_into(out, paths, decode, workers=workers, progress=progress, desc=f"decoding {len(paths)} images")
     if failures:
         out = out[[i for i in range(len(paths)) if i not in failures]]
-    meta = {"version": CACHE_VERSION, "key": None, "image_size": image_size,
-            "files": [n for i, n in enumerate(names) if i not in failures],
-            "failures": {names[i]: list(fail) for i, fail in sorted(failures.items())}, **(info or {})}
-    return out, meta
+    return out, {"version": CACHE_VERSION, "key": None, "image_size": image_size,
+                 "files": [n for i, n in enumerate(names) if i not in failures],
+                 "failures": {names[i]: list(fail) for i, fail in sorted(failures.items())}, **(info or {})}
 
 
 def _scan_path(root: Path, directory: str | Path | None) -> Path:
@@ -273,10 +264,8 @@ def clear(directory: str | Path | None = None) -> int:
         return 0
     entries = [p for p in folder.iterdir() if p.is_file()]
     arrays = {p.stem for p in entries if p.suffix == ".npy"}
-    removed = 0
-    for path in entries:
-        if (path.suffix in (".npy", ".lock") or ".tmp" in path.name or (path.suffix == ".json" and (
-                path.name.startswith("scan-") or path.stem in arrays))):
-            path.unlink()
-            removed += 1
-    return removed
+    doomed = [p for p in entries if p.suffix in (".npy", ".lock") or ".tmp" in p.name
+              or (p.suffix == ".json" and (p.name.startswith("scan-") or p.stem in arrays))]
+    for path in doomed:
+        path.unlink()
+    return len(doomed)

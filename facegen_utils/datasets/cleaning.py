@@ -39,13 +39,9 @@ SKIP_PROBLEMS = ("zero-byte", "not-an-image", "unreadable", "truncated", "too-sm
 CONVERT_PROBLEMS = ("grayscale", "rgba", "palette", "16-bit", "cmyk", "colour-mode")
 REPORT_COLUMNS = ["path", "problem", "action", "detail"]
 
-_CONVERT_BY_MODE = {
-    "L": "grayscale", "1": "grayscale",
-    "RGBA": "rgba", "LA": "rgba", "La": "rgba", "RGBa": "rgba",
-    "P": "palette", "PA": "palette",
-    "I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit", "I": "16-bit", "F": "16-bit",
-    "CMYK": "cmyk",
-}
+_CONVERT_BY_MODE = {"L": "grayscale", "1": "grayscale", "RGBA": "rgba", "LA": "rgba", "La": "rgba", "RGBa": "rgba",
+                    "P": "palette", "PA": "palette", "CMYK": "cmyk", "I": "16-bit", "F": "16-bit",
+                    "I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit"}
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 _PNG_END = b"IEND\xaeB`\x82"
 
@@ -93,8 +89,7 @@ def _walk_images(root: Path, recursive: bool) -> Iterator[tuple[str, os.DirEntry
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                real = os.path.realpath(entry.path)
-                if recursive and real not in seen:
+                if recursive and (real := os.path.realpath(entry.path)) not in seen:
                     seen.add(real)
                     stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
             elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
@@ -103,12 +98,8 @@ def _walk_images(root: Path, recursive: bool) -> Iterator[tuple[str, os.DirEntry
 
 def list_images(root: str | Path, *, recursive: bool = True) -> list[FileEntry]:
     """The image files under ``root`` (by extension, hidden files and folders skipped), sorted by relative path."""
-    found = []
-    for rel, entry in _walk_images(Path(root), recursive):
-        st = entry.stat()
-        found.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda e: e.rel)
-    return found
+    stats = [(rel, entry.stat()) for rel, entry in _walk_images(Path(root), recursive)]
+    return sorted((FileEntry(rel, st.st_size, st.st_mtime_ns) for rel, st in stats), key=lambda e: e.rel)
 
 
 def has_images(folder: Path, *, recursive: bool = False) -> bool:
@@ -149,8 +140,7 @@ def inspect_file(path: Path, entry: FileEntry) -> Facts:
         data = path.read_bytes()
     except OSError as exc:
         return Facts(**base, problem="unreadable", detail=f"cannot be read: {exc.strerror or exc}")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    base["digest"] = digest
+    base["digest"] = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height, mode, fmt = img.width, img.height, img.mode, img.format or ""
@@ -197,13 +187,10 @@ def convert_problem(mode: str) -> str:
 
 
 def _convert_detail(problem: str, mode: str) -> str:
-    return {
-        "grayscale": f"mode {mode}: grey copied into R, G and B",
-        "rgba": f"mode {mode}: transparency composited on white",
-        "palette": f"mode {mode}: palette expanded to RGB (transparency on white)",
-        "16-bit": f"mode {mode}: high bit depth scaled to 8-bit RGB",
-        "cmyk": "mode CMYK: converted to RGB",
-    }.get(problem, f"mode {mode}: converted to RGB")
+    return {"grayscale": f"mode {mode}: grey copied into R, G and B", "cmyk": "mode CMYK: converted to RGB",
+            "rgba": f"mode {mode}: transparency composited on white",
+            "palette": f"mode {mode}: palette expanded to RGB (transparency on white)",
+            "16-bit": f"mode {mode}: high bit depth scaled to 8-bit RGB"}.get(problem, f"mode {mode}: converted to RGB")
 
 
 @dataclass
@@ -237,25 +224,19 @@ def survey(root: Path, entries: Sequence[FileEntry], *, min_size: int = 32, want
         pos += len(batch)
         facts = gather_facts(root, batch, use_cache=use_cache, cache_dir=cache_dir, workers=workers)
         for e in batch:
-            f = facts[e.rel]
-            out.facts[e.rel] = f
+            f = out.facts[e.rel] = facts[e.rel]
             out.examined += 1
-            problem, detail = f.problem, f.detail
+            path, problem, detail = f"{prefix}{e.rel}", f.problem, f.detail
             if not problem and min(f.width, f.height) < min_size:
                 problem, detail = "too-small", f"{f.width}×{f.height} px, shorter side below min_size={min_size}"
             if problem:
-                out.rows.append({"path": f"{prefix}{e.rel}", "problem": problem, "action": "skip",
-                                 "detail": detail})
+                out.rows.append(dict(zip(REPORT_COLUMNS, (path, problem, "skip", detail))))
                 continue
-            conv = convert_problem(f.mode)
-            if conv:
-                out.rows.append({"path": f"{prefix}{e.rel}", "problem": conv, "action": "convert",
-                                 "detail": _convert_detail(conv, f.mode)})
-            original = first_copy.setdefault(f.digest, e.rel)
-            if original != e.rel:
-                out.rows.append({"path": f"{prefix}{e.rel}", "problem": "duplicate",
-                                 "action": "skip" if drop_duplicates else "report",
-                                 "detail": f"same bytes as {original}"})
+            if conv := convert_problem(f.mode):
+                out.rows.append(dict(zip(REPORT_COLUMNS, (path, conv, "convert", _convert_detail(conv, f.mode)))))
+            if (original := first_copy.setdefault(f.digest, e.rel)) != e.rel:
+                action = "skip" if drop_duplicates else "report"
+                out.rows.append(dict(zip(REPORT_COLUMNS, (path, "duplicate", action, f"same bytes as {original}"))))
                 if drop_duplicates:
                     continue
             if want is None or len(out.usable) < want:
@@ -277,9 +258,8 @@ def scan(path: str | Path, *, min_size: int = 32, recursive: bool = True, use_ca
     ``attrs`` holds ``root``, ``n_files`` (image files examined) and ``n_usable`` (files a loader will use).
     """
     root = _resolve_folder(path)
-    entries = list_images(root, recursive=recursive)
-    return survey(root, entries, min_size=min_size, use_cache=use_cache, cache_dir=cache_dir,
-                  workers=workers).report()
+    return survey(root, list_images(root, recursive=recursive), min_size=min_size, use_cache=use_cache,
+                  cache_dir=cache_dir, workers=workers).report()
 
 
 def inventory(path: str | Path, *, min_size: int = 32, recursive: bool = True, use_cache: bool = True,
@@ -296,9 +276,8 @@ def inventory(path: str | Path, *, min_size: int = 32, recursive: bool = True, u
     for e in entries:
         f = result.facts[e.rel]
         path_str = str(root / e.rel)
-        records.append({"path": path_str, "bytes": e.size, "width": f.width or np.nan,
-                        "height": f.height or np.nan, "mode": f.mode, "format": f.format,
-                        "action": actions.get(path_str, "use")})
+        records.append({"path": path_str, "bytes": e.size, "width": f.width or np.nan, "height": f.height or np.nan,
+                        "mode": f.mode, "format": f.format, "action": actions.get(path_str, "use")})
     return pd.DataFrame(records)
 
 
@@ -310,11 +289,8 @@ def to_rgb(img: Image.Image, *, background: tuple[int, int, int] = (255, 255, 25
     if mode.startswith("I") or mode == "F":
         a = np.asarray(img, dtype=np.float32)
         a = a * 255.0 if (mode == "F" and a.max(initial=0.0) <= 1.0) else a / (1.0 if mode == "F" else 257.0)
-        grey = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
-        return grey.convert("RGB")
-    if mode in ("P", "PA") and (mode == "PA" or "transparency" in img.info):
-        img = img.convert("RGBA")
-    elif mode in ("LA", "La", "RGBa"):
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode in ("PA", "LA", "La", "RGBa") or (mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
         canvas = Image.new("RGB", img.size, background)
@@ -339,9 +315,7 @@ def quarantine(path: str | Path, report: pd.DataFrame | None = None, *, to: str 
     wanted = report[report["action"].isin(list(actions))].drop_duplicates("path")
     moves = []
     for row in wanted.itertuples(index=False):
-        src = Path(row.path)
-        if not src.is_absolute():
-            src = root / src
+        src = root / row.path  # relative paths are taken from the scanned folder, absolute ones as they are
         src = src.resolve() if src.exists() else src
         if root not in src.parents:
             raise ValueError(f"{src} is not inside {root}; pass the folder that was scanned")

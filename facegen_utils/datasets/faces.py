@@ -16,24 +16,18 @@ from .raster import (_N_UNIFORMS, Tensor, _c, _Canvas, _const, _Draws, _ellipse,
                      _step, _t, _tensors, _triangle, _uniforms)
 
 _SKIN_NAMES, _SKIN_RGB = _palette({
-    "fair": (1.00, 0.89, 0.81), "light": (0.98, 0.80, 0.68), "medium": (0.90, 0.68, 0.52),
-    "tan": (0.78, 0.55, 0.40), "brown": (0.58, 0.38, 0.26), "deep": (0.40, 0.26, 0.18),
-})
+    "fair": (1.00, 0.89, 0.81), "light": (0.98, 0.80, 0.68), "medium": (0.90, 0.68, 0.52), "tan": (0.78, 0.55, 0.40),
+    "brown": (0.58, 0.38, 0.26), "deep": (0.40, 0.26, 0.18)})
 _HAIR_NAMES, _HAIR_RGB = _palette({
     "black": (0.13, 0.11, 0.14), "dark_brown": (0.32, 0.19, 0.12), "brown": (0.56, 0.34, 0.19),
-    "blonde": (0.96, 0.83, 0.47), "ginger": (0.86, 0.42, 0.16), "pink": (0.98, 0.62, 0.76),
-    "blue": (0.36, 0.52, 0.92), "silver": (0.86, 0.87, 0.93), "purple": (0.56, 0.36, 0.76),
-    "green": (0.36, 0.70, 0.50),
-})
+    "blonde": (0.96, 0.83, 0.47), "ginger": (0.86, 0.42, 0.16), "pink": (0.98, 0.62, 0.76), "blue": (0.36, 0.52, 0.92),
+    "silver": (0.86, 0.87, 0.93), "purple": (0.56, 0.36, 0.76), "green": (0.36, 0.70, 0.50)})
 _EYE_NAMES, _EYE_RGB = _palette({
-    "brown": (0.55, 0.30, 0.12), "blue": (0.20, 0.47, 0.92), "green": (0.20, 0.66, 0.36),
-    "red": (0.86, 0.16, 0.20), "purple": (0.58, 0.28, 0.84), "gold": (0.92, 0.70, 0.16),
-    "grey": (0.52, 0.57, 0.64), "teal": (0.10, 0.66, 0.70),
-})
+    "brown": (0.55, 0.30, 0.12), "blue": (0.20, 0.47, 0.92), "green": (0.20, 0.66, 0.36), "red": (0.86, 0.16, 0.20),
+    "purple": (0.58, 0.28, 0.84), "gold": (0.92, 0.70, 0.16), "grey": (0.52, 0.57, 0.64), "teal": (0.10, 0.66, 0.70)})
 _ACCENT_NAMES, _ACCENT_RGB = _palette({
-    "red": (0.86, 0.12, 0.18), "pink": (0.98, 0.55, 0.72), "blue": (0.22, 0.40, 0.90),
-    "yellow": (0.98, 0.84, 0.20), "white": (0.97, 0.97, 0.97), "black": (0.12, 0.12, 0.14),
-})
+    "red": (0.86, 0.12, 0.18), "pink": (0.98, 0.55, 0.72), "blue": (0.22, 0.40, 0.90), "yellow": (0.98, 0.84, 0.20),
+    "white": (0.97, 0.97, 0.97), "black": (0.12, 0.12, 0.14)})
 _FACE_SHAPES = ("round", "oval", "pointed")
 _HAIR_STYLES = ("short", "bob", "long", "twin_tails", "bun")
 _BANGS = ("blunt", "spiky", "side_swept", "parted", "none")
@@ -62,8 +56,7 @@ def params(keys: np.ndarray) -> SimpleNamespace:
     p = SimpleNamespace(n=len(keys))
     p.shape = d.choice([0.35, 0.35, 0.30])
     p.a = d.uniform(0.46, 0.58)
-    lo, hi = _SHAPE_RATIO[p.shape, 0], _SHAPE_RATIO[p.shape, 1]
-    p.b = p.a * d.uniform(lo, hi)
+    p.b = p.a * d.uniform(_SHAPE_RATIO[p.shape, 0], _SHAPE_RATIO[p.shape, 1])
     p.taper = _SHAPE_TAPER[p.shape]
     p.cx = d.uniform(-0.07, 0.07)
     p.cy = d.uniform(0.0, 0.12)
@@ -81,7 +74,6 @@ def params(keys: np.ndarray) -> SimpleNamespace:
     p.strand_freq = d.uniform(4.0, 6.5) / p.a
     p.strand_phase = d.uniform()
     p.side_len = _STYLE_BACK[p.style, 4] * p.b * d.uniform(0.7, 1.1)
-    # eyes
     p.eye_rx = p.a * d.uniform(0.25, 0.34)
     p.eye_ry = p.eye_rx * d.uniform(1.10, 1.45)
     p.eye_dx = np.maximum(p.a * d.uniform(0.40, 0.52), 1.35 * p.eye_rx)
@@ -93,19 +85,16 @@ def params(keys: np.ndarray) -> SimpleNamespace:
     p.brow_tilt = d.uniform(-0.35, 0.30)
     p.brow_th = d.uniform(0.014, 0.024)
     p.blush = d.chance(0.45)
-    # mouth and nose
     p.mouth = d.choice([0.34, 0.22, 0.14, 0.12, 0.18])
     p.mouth_w = d.uniform(0.045, 0.075)
     p.mouth_y = np.maximum(p.cy + p.b * d.uniform(0.52, 0.64), p.eye_y + 1.3 * p.eye_ry + 0.09)
-    # accessory
     p.accessory = d.choice([0.5, 0.25, 0.25])
     p.accent = d.choice([0.3, 0.2, 0.15, 0.12, 0.08, 0.15])
     p.accent_rgb = d.colour(_ACCENT_RGB[p.accent], 0.04)
     p.bow_side = np.where(d.chance(0.5), 1.0, -1.0)
     p.bow_size = d.uniform(0.09, 0.13)
     # background (diagonal gradient) and clothes
-    bg = np.stack([d.uniform(0.25, 1.0) for _ in range(3)], axis=1)
-    p.bg_top = 0.45 * bg + 0.5
+    p.bg_top = 0.45 * np.stack([d.uniform(0.25, 1.0) for _ in range(3)], axis=1) + 0.5
     p.bg_bottom = np.clip(p.bg_top * d.uniform(0.55, 0.9)[:, None] + d.uniform(-0.1, 0.1)[:, None], 0.0, 1.0)
     p.bg_slant = d.uniform(-0.7, 0.7)
     p.cloth_rgb = np.stack([d.uniform(0.1, 0.95) for _ in range(3)], axis=1)
@@ -119,18 +108,15 @@ def attributes(p: SimpleNamespace) -> pd.DataFrame:
         return pd.Categorical.from_codes(codes, categories=list(names))
 
     cols: dict[str, Any] = {
-        "face_shape": cat(p.shape, _FACE_SHAPES), "face_width": 2 * p.a, "face_height": 2 * p.b,
-        "face_x": p.cx, "face_y": p.cy, "skin_tone": cat(p.skin, _SKIN_NAMES),
-        "hair_color": cat(p.hair, _HAIR_NAMES), "hair_style": cat(p.style, _HAIR_STYLES),
-        "bangs": cat(p.bangs, _BANGS), "eye_color": cat(p.eye, _EYE_NAMES), "eye_size": 2 * p.eye_rx,
-        "eye_height": 2 * p.eye_ry, "eye_spacing": 2 * p.eye_dx, "mouth": cat(p.mouth, _MOUTHS),
-        "blush": p.blush.astype(bool), "accessory": cat(p.accessory, _ACCESSORIES),
-        "accessory_color": cat(np.where(p.accessory > 0, p.accent, -1), _ACCENT_NAMES),
-    }
-    for name, rgb in (("skin", p.skin_rgb), ("hair", p.hair_rgb), ("eye", p.eye_rgb),
-                      ("background_top", p.bg_top), ("background_bottom", p.bg_bottom)):
-        for c, channel in enumerate("rgb"):
-            cols[f"{name}_{channel}"] = rgb[:, c]
+        "face_shape": cat(p.shape, _FACE_SHAPES), "face_width": 2 * p.a, "face_height": 2 * p.b, "face_x": p.cx,
+        "face_y": p.cy, "skin_tone": cat(p.skin, _SKIN_NAMES), "hair_color": cat(p.hair, _HAIR_NAMES),
+        "hair_style": cat(p.style, _HAIR_STYLES), "bangs": cat(p.bangs, _BANGS), "eye_color": cat(p.eye, _EYE_NAMES),
+        "eye_size": 2 * p.eye_rx, "eye_height": 2 * p.eye_ry, "eye_spacing": 2 * p.eye_dx,
+        "mouth": cat(p.mouth, _MOUTHS), "blush": p.blush.astype(bool), "accessory": cat(p.accessory, _ACCESSORIES),
+        "accessory_color": cat(np.where(p.accessory > 0, p.accent, -1), _ACCENT_NAMES)}
+    colours = (("skin", p.skin_rgb), ("hair", p.hair_rgb), ("eye", p.eye_rgb), ("background_top", p.bg_top),
+               ("background_bottom", p.bg_bottom))
+    cols.update({f"{name}_{channel}": rgb[:, c] for name, rgb in colours for c, channel in enumerate("rgb")})
     return pd.DataFrame(cols)
 
 
@@ -154,16 +140,14 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
     st = _STYLE_BACK[p.style]
     top, bottom = p.b * st[:, 1], p.b * st[:, 2]
     back_y, back_a, back_b = p.cy + 0.5 * (bottom - top), p.a * st[:, 0], 0.5 * (top + bottom)
-    r = cv.region(p.cx - back_a, p.cx + back_a, back_y - back_b, back_y + back_b)
-    if r:
+    if r := cv.region(p.cx - back_a, p.cx + back_a, back_y - back_b, back_y + back_b):
         view, cols, rows, _ = r
         back = _ellipse(cols, rows, f.cx, _t(back_y), _t(back_a), _t(back_b), px, square=_t(st[:, 3]))
         cv.paint(view, back, hair_colour(cols))
     on = st[:, 8] > 0
     tail_x, tail_y = p.a * st[:, 5], p.cy + p.b * st[:, 6]
     tail_a, tail_b = np.where(on, p.a * st[:, 7], 1.0), np.where(on, p.b * st[:, 8], 1.0)
-    r = cv.region(p.cx - tail_x - tail_a, p.cx + tail_x + tail_a, tail_y - tail_b, tail_y + tail_b, on=on)
-    if r:
+    if r := cv.region(p.cx - tail_x - tail_a, p.cx + tail_x + tail_a, tail_y - tail_b, tail_y + tail_b, on=on):
         view, cols, rows, _ = r
         tails = _ellipse((cols - _c(f.cx)).abs(), rows, _t(tail_x), _t(tail_y), _t(tail_a), _t(tail_b), px)
         tails *= _t(on)[:, None, None]
@@ -171,22 +155,19 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
 
     # neck, then clothes over its lower end
     neck_w, neck_end = 0.3 * p.a, p.cy + p.b + 0.3
-    r = cv.region(p.cx - neck_w, p.cx + neck_w, p.cy, neck_end)
-    if r:
+    if r := cv.region(p.cx - neck_w, p.cx + neck_w, p.cy, neck_end):
         view, cols, rows, _ = r
         across = (0.5 + (_c(_t(neck_w)) - (cols - _c(f.cx)).abs()) / px).clamp_(0.0, 1.0)
         down = _step(rows, f.cy, px) * _step(-rows, _t(-neck_end), px)
         cv.paint(view, down[:, :, None] * across[:, None, :], _rgb(f.skin_rgb * 0.82))
     body_y = p.cy + p.b + 0.62
-    r = cv.region(p.cx - p.shoulder, p.cx + p.shoulder, body_y - 0.5, body_y + 0.5)
-    if r:
+    if r := cv.region(p.cx - p.shoulder, p.cx + p.shoulder, body_y - 0.5, body_y + 0.5):
         view, cols, rows, _ = r
         half = torch.full_like(f.cx, 0.5)
         cv.paint(view, _ellipse(cols, rows, f.cx, _t(body_y), f.shoulder, half, px), _rgb(f.cloth_rgb))
 
     # face, slightly shaded towards its sides
-    r = cv.region(p.cx - p.a, p.cx + p.a, p.cy - p.b, p.cy + p.b)
-    if r:
+    if r := cv.region(p.cx - p.a, p.cx + p.a, p.cy - p.b, p.cy + p.b):
         view, cols, rows, _ = r
         face = _ellipse(cols, rows, f.cx, f.cy, f.a, f.b, px, taper=f.taper)
         side = ((cols - _c(f.cx)) / _c(f.a)).clamp(-1.0, 1.0)
@@ -197,8 +178,7 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
 
     # front hair: a cap over the head cut by the fringe line; sidelocks fall at the face sides
     cap_y, cap_a, cap_b = p.cy - 0.02 * p.b, 1.1 * p.a, 1.13 * p.b
-    r = cv.region(p.cx - cap_a, p.cx + cap_a, cap_y - cap_b, cap_y + cap_b)
-    if r:
+    if r := cv.region(p.cx - cap_a, p.cx + cap_a, cap_y - cap_b, cap_y + cap_b):
         view, cols, rows, _ = r
         cap = _ellipse(cols, rows, f.cx, _t(cap_y), _t(cap_a), _t(cap_b), px)
         fringe = _fringe(p, f, cols)
@@ -207,8 +187,7 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
 
     # the shiny band across the top of the hair, broken into strands
     hl_y, hl_a, hl_b, hl_w = p.cy + 0.05 * p.b, 0.92 * p.a, 0.95 * p.b, 0.022 + 0.3 * px
-    r = cv.region(p.cx - hl_a - hl_w, p.cx + hl_a + hl_w, hl_y - hl_b - hl_w, p.cy - 0.55 * p.b)
-    if r:
+    if r := cv.region(p.cx - hl_a - hl_w, p.cx + hl_a + hl_w, hl_y - hl_b - hl_w, p.cy - 0.55 * p.b):
         view, cols, rows, _ = r
         band = _ring(cols, rows, f.cx, _t(hl_y), _t(hl_a), _t(hl_b), _t(np.full(p.n, hl_w)), px)
         band *= _step(-rows, _t(-(p.cy - 0.55 * p.b)), px)[:, :, None]
@@ -241,9 +220,8 @@ def _fringe(p: SimpleNamespace, f: SimpleNamespace, cols: Tensor) -> Tensor:
 def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     """Both eyes (lashes, white, iris, pupil, highlights), brows, blush and glasses.
 
-    Drawn in mirrored coordinates ``|x - cx|`` so that one shape makes both eyes; the iris, pupil and highlights
-    use the signed offset from the nearer eye so that both eyes look the same way. Each group of layers gets its
-    own region, which keeps the painted area small.
+    Drawn in mirrored coordinates ``|x - cx|`` (one shape makes both eyes); iris, pupil and highlights use the signed
+    offset from the nearer eye, so both eyes look the same way. Each group of layers gets its own, small region.
     """
     ex, ey, rx, ry, px = f.eye_dx, f.eye_y, f.eye_rx, f.eye_ry, cv.px
 
@@ -252,17 +230,15 @@ def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
 
     grow = _soft_extent(1.05 * p.eye_rx, 0.38 * p.eye_ry, 0.5 * p.eye_ry)
     reach, blush_y = p.eye_dx + (0.2 + 1.05 * grow) * p.eye_rx, p.eye_y + 1.45 * p.eye_ry
-    r = cv.region(p.cx - reach, p.cx + reach, blush_y - 0.38 * grow * p.eye_ry,
-                blush_y + 0.38 * grow * p.eye_ry, on=p.blush)
-    if r:
+    if r := cv.region(p.cx - reach, p.cx + reach, blush_y - 0.38 * grow * p.eye_ry,
+                    blush_y + 0.38 * grow * p.eye_ry, on=p.blush):
         view, cols, rows, _ = r
         blush = _ellipse(mirrored(cols), rows, ex + 0.2 * rx, ey + 1.45 * ry, 1.05 * rx, 0.38 * ry, 0.5 * ry)
         blush *= (0.45 * f.blush)[:, None, None]
         cv.paint(view, blush, _const(1.0, 0.45, 0.5))
 
     reach = p.eye_dx + 1.32 * p.eye_rx
-    r = cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.2 * p.eye_ry, p.eye_y + 1.02 * p.eye_ry)
-    if r:
+    if r := cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.2 * p.eye_ry, p.eye_y + 1.02 * p.eye_ry):
         view, cols, rows, _ = r
         mir = mirrored(cols)
         lash = _ellipse(mir, rows, ex, ey - 0.12 * ry, 1.12 * rx, 1.06 * ry, px)
@@ -273,12 +249,10 @@ def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
         cv.paint(view, white, _const(0.99, 0.99, 1.0))
         local = (cols - _c(f.cx)) - torch.sign(cols - _c(f.cx)) * _c(ex)
         look = f.look * rx
-        iris = _ellipse(local, rows, look, ey + 0.1 * ry, 0.74 * rx, 0.84 * ry, px)
-        iris *= white
+        iris = _ellipse(local, rows, look, ey + 0.1 * ry, 0.74 * rx, 0.84 * ry, px).mul_(white)
         shade = ((rows - _c(ey - ry)) / _c(2.0 * ry)).clamp_(0.0, 1.0)
         cv.paint(view, iris, _rgb(f.eye_rgb) * (0.45 + 0.75 * shade)[:, :, None])
-        pupil = _ellipse(local, rows, look, ey + 0.14 * ry, 0.36 * rx, 0.46 * ry, px)
-        pupil *= white
+        pupil = _ellipse(local, rows, look, ey + 0.14 * ry, 0.36 * rx, 0.46 * ry, px).mul_(white)
         cv.paint(view, pupil, _rgb(f.eye_rgb * 0.22))
         shine = _ellipse(local, rows, look - 0.3 * rx, ey - 0.32 * ry, 0.27 * rx, 0.27 * rx, px)
         small = _ellipse(local, rows, look + 0.3 * rx, ey + 0.42 * ry, 0.13 * rx, 0.13 * rx, px)
@@ -288,8 +262,7 @@ def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     # brows: thin ellipses sheared by the tilt (outer ends up for a positive tilt)
     reach, brow_y = p.eye_dx + 1.1 * p.eye_rx, p.eye_y - p.eye_ry - p.brow_gap
     half = p.brow_th + np.abs(p.brow_tilt) * p.eye_rx
-    r = cv.region(p.cx - reach, p.cx + reach, brow_y - half, brow_y + half)
-    if r:
+    if r := cv.region(p.cx - reach, p.cx + reach, brow_y - half, brow_y + half):
         view, cols, rows, _ = r
         ba, bb = rx, torch.clamp(f.brow_th, min=0.6 * px)
         u = (mirrored(cols) - _c(ex + 0.1 * rx)) / _c(ba)
@@ -303,9 +276,8 @@ def _draw_eyes(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     on = p.accessory == 2
     rim = 0.02 + 0.3 * px
     reach = p.eye_dx + 1.5 * p.eye_rx + rim
-    r = cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.22 * p.eye_ry - rim,
-                p.eye_y + 1.22 * p.eye_ry + rim, on=on)
-    if r:
+    if r := cv.region(p.cx - reach, p.cx + reach, p.eye_y - 1.22 * p.eye_ry - rim,
+                    p.eye_y + 1.22 * p.eye_ry + rim, on=on):
         view, cols, rows, _ = r
         mir = mirrored(cols)
         width = torch.full_like(rx, rim)
@@ -321,20 +293,17 @@ def _draw_mouth(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     """Nose and mouth (smile, open, flat, o or cat)."""
     px = cv.px
     nose_y = 0.5 * (p.eye_y + p.eye_ry + p.mouth_y)
-    r = cv.region(p.cx - 0.14, p.cx + 0.14, nose_y - 0.04, p.mouth_y + 0.12)
-    if r is None:
+    if (r := cv.region(p.cx - 0.14, p.cx + 0.14, nose_y - 0.04, p.mouth_y + 0.12)) is None:
         return
     view, cols, rows, _ = r
     tiny = torch.full_like(f.cx, 0.014)
-    nose = _ellipse(cols, rows, f.cx, _t(nose_y), tiny, 0.8 * tiny, px)
-    nose *= 0.7
+    nose = _ellipse(cols, rows, f.cx, _t(nose_y), tiny, 0.8 * tiny, px).mul_(0.7)
     cv.paint(view, nose, _rgb(f.skin_rgb * 0.62))
 
     m, w, my = p.mouth, f.mouth_w, f.mouth_y
     is_open, is_flat, is_o, is_cat = (_t(m == k) for k in (1, 2, 3, 4))
     # filled shapes: open mouth (lower half-ellipse with a tongue) and "o"
-    fa = w * (1.0 - 0.55 * is_o)
-    fb = w * (0.85 - 0.25 * is_o)
+    fa, fb = w * (1.0 - 0.55 * is_o), w * (0.85 - 0.25 * is_o)
     fill = _ellipse(cols, rows, f.cx, my, fa, fb, px)
     fill *= _step(rows, my - is_o, px)[:, :, None]
     fill *= (is_open + is_o)[:, None, None]
@@ -359,8 +328,7 @@ def _draw_bow(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     px = cv.px
     on = p.accessory == 1
     bx, by, s = p.cx + p.bow_side * 0.62 * p.a, p.cy - 0.86 * p.b, p.bow_size
-    r = cv.region(bx - s, bx + s, by - 0.6 * s, by + 0.6 * s, on=on)
-    if r is None:
+    if (r := cv.region(bx - s, bx + s, by - 0.6 * s, by + 0.6 * s, on=on)) is None:
         return
     view, cols, rows, _ = r
     bx_t, by_t, s_t = _t(bx), _t(by), f.bow_size
@@ -368,8 +336,7 @@ def _draw_bow(cv: _Canvas, p: SimpleNamespace, f: SimpleNamespace) -> None:
     half = _c(0.55 * s_t) * (0.3 + 0.7 * u.abs().clamp(max=1.0))
     dy = rows - _c(by_t)
     k = _c(s_t / (2.0 * px))[:, :, None]
-    wings = (0.5 + k * (1.0 - (u * u)[:, None, :] - (dy * dy)[:, :, None] / (half * half)[:, None, :]))
-    wings.clamp_(0.0, 1.0)
+    wings = (0.5 + k * (1.0 - (u * u)[:, None, :] - (dy * dy)[:, :, None] / (half * half)[:, None, :])).clamp_(0.0, 1.0)
     knot = _ellipse(cols, rows, bx_t, by_t, 0.24 * s_t, 0.3 * s_t, px)
     is_bow = _t(on)[:, None, None]
     wings *= is_bow

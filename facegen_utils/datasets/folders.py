@@ -1,13 +1,12 @@
 """Loaders for image folders as users download them: anime faces, art portraits, CelebA, Monet, any folder.
 
-Each real dataset has a ``Layout``: the folders its images may sit in relative to the folder the user points at
-(the download root or the image folder itself), and the exact command that downloads it. Flat folders work; no
-class subfolders are needed. Images are converted to RGB, the shorter side is resized to ``image_size`` and the
-centre square cropped (the ``Resize`` + ``CenterCrop`` of the PyTorch DCGAN tutorial, done in one PIL call;
-JPEGs much larger than needed are decoded at 1/2, 1/4 or 1/8 scale through PIL's ``draft``), then scaled to
-``value_range``. Decoded images go once into the uint8 cache (``cache.py``), so later epochs and runs decode
-nothing. Bad files are found by ``cleaning.survey`` and skipped with a logged reason; the folder is never modified
-unless ``quarantine`` is asked for.
+Each real dataset has a ``Layout``: the folders its images may sit in relative to the folder the user points at (the
+download root or the image folder itself), and the exact command that downloads it. Flat folders work; no class
+subfolders are needed. Images are converted to RGB, the shorter side is resized to ``image_size`` and the centre square
+cropped (the ``Resize`` + ``CenterCrop`` of the PyTorch DCGAN tutorial, done in one PIL call; JPEGs much larger than
+needed are decoded at 1/2, 1/4 or 1/8 scale through PIL's ``draft``), then scaled to ``value_range``. Decoded images go
+once into the uint8 cache (``cache.py``), so later epochs and runs decode nothing. Bad files are found by
+``cleaning.survey`` and skipped with a logged reason; the folder is never modified unless ``quarantine`` is asked for.
 """
 from __future__ import annotations
 
@@ -59,9 +58,8 @@ class Layout:
 
 
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
-    Layout("anime", "Anime faces (Kaggle splcher/animefacedataset)", ("images", "cropped", "."),
-           "images/*.jpg", "kaggle datasets download -d splcher/animefacedataset -p {dir} --unzip",
-           "educational use only"),
+    Layout("anime", "Anime faces (Kaggle splcher/animefacedataset)", ("images", "cropped", "."), "images/*.jpg",
+           "kaggle datasets download -d splcher/animefacedataset -p {dir} --unzip", "educational use only"),
     Layout("art-portraits", "Art portraits (Kaggle karnikakapoor/art-portraits)", ("Portraits", "portraits", "."),
            "Portraits/*.jpg", "kaggle datasets download -d karnikakapoor/art-portraits -p {dir} --unzip"),
     Layout("celeba", "CelebA aligned faces (Kaggle jessicali9530/celeba-dataset)",
@@ -78,30 +76,26 @@ LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
            "accept the competition rules first at https://www.kaggle.com/competitions/gan-getting-started/rules",
            stand_in="synthetic-paintings"),
     Layout("folder", "Image folder", (".",), "image files (.jpg, .png, .bmp, .webp, ...), subfolders allowed",
-           recursive=True, options=("recursive",)),
-)}
+           recursive=True, options=("recursive",)))}
 
 
 def default_data_dirs(name: str) -> list[Path]:
     """Where a dataset is looked for without ``data_dir``: ``$FACEGEN_DATA_DIR/<name>``, else ``data/<name>`` in the
     working folder or its parent (notebooks run from ``notebooks/``)."""
-    env = os.environ.get("FACEGEN_DATA_DIR")
-    if env:
+    if env := os.environ.get("FACEGEN_DATA_DIR"):
         return [Path(env).expanduser() / name]
     return [Path("data") / name, Path.cwd().parent / "data" / name]
 
 
 def _not_found(layout: Layout, bases: Sequence[Path], explicit: bool) -> DatasetNotFoundError:
-    shown = bases[0]
-    where = " or ".join(str(b) for b in bases)
-    lines = [f"{layout.title}: no images found in {where} (expected {layout.expect})."]
+    lines = [f"{layout.title}: no images found in {' or '.join(map(str, bases))} (expected {layout.expect})."]
     for zipped in [z for b in bases if b.is_dir() for z in sorted(b.glob("*.zip"))][:1]:
         lines.append(f"{zipped} is still zipped: unzip -q {zipped} -d {zipped.parent}")
     if layout.name == "monet" and any((b / "photo_jpg").is_dir() for b in bases):
         lines.append("photo_jpg/ is there but monet_jpg/ is not: only the 300 Monet paintings in monet_jpg/ are used.")
     if layout.download:
         lines.append("Download it with the Kaggle CLI (pip install kaggle; API token in ~/.kaggle/kaggle.json):")
-        lines.append("    " + layout.download.format(dir=shown))
+        lines.append("    " + layout.download.format(dir=bases[0]))
         if layout.note.startswith("accept"):
             lines.append(f"    ({layout.note})")
         lines.append(f"or pass data_dir=... pointing at the downloaded folder"
@@ -115,9 +109,7 @@ def _not_found(layout: Layout, bases: Sequence[Path], explicit: bool) -> Dataset
 def find_images(layout: Layout, data_dir: str | Path | None) -> tuple[Path, Path]:
     """(base folder, image folder) of a dataset: accepts the download root or the image folder itself."""
     bases = [Path(data_dir).expanduser()] if data_dir is not None else default_data_dirs(layout.name)
-    for base in bases:
-        if not base.is_dir():
-            continue
+    for base in [b for b in bases if b.is_dir()]:
         for sub in layout.image_dirs:
             folder = base if sub == "." else base / sub
             if folder.is_dir() and cleaning.has_images(folder, recursive=layout.recursive):
@@ -136,50 +128,44 @@ def decode_image(path: str | Path, image_size: int) -> np.ndarray:
         w, h = rgb.size
         side = min(w, h)
         left, top = (w - side) / 2, (h - side) / 2
-        out = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR,
-                         box=(left, top, left + side, top + side))
+        out = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
         return np.asarray(out).transpose(2, 0, 1)
 
 
-def _find_annotation(dirs: Sequence[Path], stem: str) -> Path | None:
-    for d in dirs:
-        for ext in (".csv", ".txt"):
-            if (d / f"{stem}{ext}").is_file():
-                return d / f"{stem}{ext}"
-    return None
+def _find_annotation(dirs: Sequence[Path], stem: str, base: Path, needed_by: str | None, hint: str = "") -> Path | None:
+    """The first ``<stem>.csv`` or ``<stem>.txt`` in ``dirs``; a missing one raises when ``needed_by`` names a need."""
+    found = next((d / f"{stem}{ext}" for d in dirs for ext in (".csv", ".txt") if (d / f"{stem}{ext}").is_file()), None)
+    if found is None and needed_by:
+        raise DatasetNotFoundError(f"{needed_by} needs {stem}.csv (Kaggle) or {stem}.txt (torchvision); looked in "
+                                   f"{', '.join(map(str, dirs))}. It comes with: "
+                                   + LAYOUTS["celeba"].download.format(dir=base) + hint)
+    return found
 
 
 def read_celeba_attributes(path: str | Path) -> pd.DataFrame:
     """CelebA's 40 attributes (Kaggle CSV or torchvision TXT) indexed by ``image_id``, mapped from -1/1 to 0/1."""
     kaggle = Path(path).suffix == ".csv"
     table = pd.read_csv(path, index_col="image_id") if kaggle else pd.read_csv(path, sep=r"\s+", skiprows=1)
-    table = (table > 0).astype("int8")
-    table.index.name = "image_id"
-    return table
+    return (table > 0).astype("int8").rename_axis("image_id")
 
 
 def read_celeba_partition(path: str | Path) -> pd.Series:
     """CelebA's split of each ``image_id``: 0 train, 1 valid, 2 test (Kaggle CSV or torchvision TXT)."""
-    path = Path(path)
-    if path.suffix == ".csv":
+    if Path(path).suffix == ".csv":
         return pd.read_csv(path, index_col="image_id")["partition"]
-    return pd.read_csv(path, sep=r"\s+", header=None, names=["image_id", "partition"],
-                       index_col="image_id")["partition"]
+    return pd.read_csv(path, sep=r"\s+", header=None, names=["image_id", "partition"], index_col=0)["partition"]
 
 
 class FolderDataset(Dataset):
     """Images of a folder at ``image_size`` (RGB, centre crop) in ``value_range``, served from the uint8 cache.
 
-    ``ds[i]`` is a float32 tensor (3, S, S) (with ``return_attributes``: ``(image, attributes)``);
-    ``ds.to_uint8()`` the whole set as uint8 (N, 3, S, S); ``ds.files`` the image paths; ``ds.report`` the
-    problems found by the scan; ``ds.attributes`` a DataFrame when the dataset has annotations (CelebA).
+    ``ds[i]`` is a float32 tensor (3, S, S) (with ``return_attributes``: ``(image, attributes)``).
     """
 
     def __init__(self, root: Path, entries: Sequence[cleaning.FileEntry], *, name: str, image_size: int,
                  value_range: tuple[float, float], report: pd.DataFrame, cache: bool = True,
-                 cache_dir: str | Path | None = None, workers: int | None = None,
-                 selection: dict | None = None, attribute_table: pd.DataFrame | None = None,
-                 return_attributes: bool = False) -> None:
+                 cache_dir: str | Path | None = None, workers: int | None = None, selection: dict | None = None,
+                 attribute_table: pd.DataFrame | None = None, return_attributes: bool = False) -> None:
         self.name = name
         self.root = Path(root)
         self.image_size = int(image_size)
@@ -199,8 +185,7 @@ class FolderDataset(Dataset):
             slot = _cache.fingerprint(name, str(self.root), self.image_size, TRANSFORM_ID, selection or {})
             key = _cache.fingerprint(slot, [(e.rel, e.size, e.mtime_ns) for e in entries])
             self._store = _cache.ArrayStore(cache_dir, label=f"{name}-{self.image_size}px", slot=slot, key=key)
-            loaded = self._store.load()
-            if loaded is not None:
+            if (loaded := self._store.load()) is not None:
                 self._adopt(*loaded)
         self._align_attributes()
 
@@ -221,8 +206,7 @@ class FolderDataset(Dataset):
         """The scan's problem rows (path, problem, action, detail), plus files that failed to decode."""
         if not self._failures:
             return self._report
-        extra = pd.DataFrame([{"path": str(self.root / n), "problem": problem, "action": "skip",
-                               "detail": f"failed to decode: {detail}"}
+        extra = pd.DataFrame([(str(self.root / n), problem, "skip", f"failed to decode: {detail}")
                               for n, (problem, detail) in self._failures.items()], columns=cleaning.REPORT_COLUMNS)
         df = pd.concat([self._report, extra], ignore_index=True)
         df.attrs.update(self._report.attrs, n_usable=len(self))
@@ -238,9 +222,7 @@ class FolderDataset(Dataset):
         """Annotations, one row per index (CelebA: ``image_id`` and 40 attributes as 0/1), or None."""
         if self._attr_table is None:
             return None
-        table = self._attr_table.reindex([Path(n).name for n in self._names])
-        table.index.name = "image_id"
-        return table.reset_index()
+        return self._attr_table.reindex([Path(n).name for n in self._names]).rename_axis("image_id").reset_index()
 
     def _align_attributes(self) -> None:
         if self.return_attributes and self._attr_table is not None:
@@ -261,23 +243,18 @@ class FolderDataset(Dataset):
 
     def _materialise(self, progress: bool = False) -> None:
         """Load the cached array, or decode every image once into it."""
-        if self._store is not None:
-            loaded = self._store.load()
-            if loaded is not None:
-                self._adopt(*loaded)
-                return
+        loaded = self._store.load() if self._store is not None else None
+        if loaded is not None:
+            self._adopt(*loaded)
+            return
         paths = self.files
-        target = self._store.npy_path if self._store is not None else "memory (cache=False)"
         logger.info("%s: decoding %d images once into %s; later epochs and runs read the decoded cache",
-                    self.name, len(paths), target)
+                    self.name, len(paths), self.cache_path or "memory (cache=False)")
         start = time.perf_counter()
-        kwargs = dict(image_size=self.image_size, workers=self.workers, progress=progress,
-                      info={"dataset": self.name, "root": str(self.root)})
         decode = functools.partial(decode_image, image_size=self.image_size)
-        if self._store is not None:
-            loaded = self._store.build(paths, self._names, decode, **kwargs)
-        else:
-            loaded = _cache.build_in_memory(paths, self._names, decode, **kwargs)
+        build = self._store.build if self._store is not None else _cache.build_in_memory
+        loaded = build(paths, self._names, decode, image_size=self.image_size, workers=self.workers, progress=progress,
+                       info={"dataset": self.name, "root": str(self.root)})
         seconds = time.perf_counter() - start
         logger.info("%s: %d images decoded in %.1f s (%.0f images/s)", self.name, len(paths), seconds,
                     len(paths) / max(seconds, 1e-9))
@@ -291,8 +268,7 @@ class FolderDataset(Dataset):
 
     def decode(self, index: int) -> torch.Tensor:
         """Decode image ``index`` from its file, bypassing the cache: uint8 (3, S, S)."""
-        path = self.root / self._names[index]
-        return torch.from_numpy(np.ascontiguousarray(decode_image(path, self.image_size)))
+        return torch.from_numpy(np.ascontiguousarray(decode_image(self.root / self._names[index], self.image_size)))
 
     def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         n = len(self)
@@ -329,32 +305,26 @@ def _log_survey(name: str, root: Path, result: cleaning.Survey, report: pd.DataF
     for row in skipped.head(_MAX_SKIP_LINES).itertuples(index=False):
         logger.warning("%s: skipping %s: %s (%s)", name, row.path, row.problem, row.detail)
     if len(skipped) > _MAX_SKIP_LINES:
-        logger.warning("%s: ... and %d more skipped files (%s); see ds.report", name,
-                       len(skipped) - _MAX_SKIP_LINES, ", ".join(f"{k} {v}" for k, v in
-                                                                 Counter(skipped["problem"]).most_common()))
-    converted = Counter(report.loc[report["action"] == "convert", "problem"])
-    if converted:
+        logger.warning("%s: ... and %d more skipped files (%s); see ds.report", name, len(skipped) - _MAX_SKIP_LINES,
+                       ", ".join(f"{k} {v}" for k, v in Counter(skipped["problem"]).most_common()))
+    if converted := Counter(report.loc[report["action"] == "convert", "problem"]):
         logger.info("%s: converting to RGB on load: %s", name, ", ".join(f"{v} {k}" for k, v in converted.items()))
-    dups = int(((report["problem"] == "duplicate") & (report["action"] == "report")).sum())
-    if dups:
-        logger.info("%s: %d exact duplicate file(s) kept (drop_duplicates=True drops them); see ds.report",
-                    name, dups)
+    if dups := int(((report["problem"] == "duplicate") & (report["action"] == "report")).sum()):
+        logger.info("%s: %d exact duplicate file(s) kept (drop_duplicates=True drops them); see ds.report", name, dups)
     logger.info("%s: %d usable images in %s (%d files examined)", name, len(result.usable), root, result.examined)
 
 
 def load_folder(layout: str, *, data_dir: str | Path | None = None, image_size: int = 64,
-                value_range: tuple[float, float] = (-1.0, 1.0), limit: int | None = None,
-                min_size: int | None = None, cache: bool = True, cache_dir: str | Path | None = None,
-                quarantine: bool | str | Path = False, drop_duplicates: bool = False, workers: int | None = None,
-                split: str | None = None, return_attributes: bool = False,
-                recursive: bool | None = None) -> FolderDataset:
+                value_range: tuple[float, float] = (-1.0, 1.0), limit: int | None = None, min_size: int | None = None,
+                cache: bool = True, cache_dir: str | Path | None = None, quarantine: bool | str | Path = False,
+                drop_duplicates: bool = False, workers: int | None = None, split: str | None = None,
+                return_attributes: bool = False, recursive: bool | None = None) -> FolderDataset:
     """Open a real dataset (``layout`` in LAYOUTS) or any folder; see ``facegen_utils.datasets.get`` for options.
 
-    ``min_size`` (default ``min(32, image_size)``) skips images whose shorter side is smaller;
-    ``quarantine=True`` (or a folder) moves skipped files out of the dataset folder; ``cache=False`` writes
-    nothing (no decoded images, no scan) and decodes on every access (``to_uint8`` decodes into memory);
-    ``workers`` sets the decoding threads; ``split`` and ``return_attributes`` are CelebA's; ``recursive`` is the
-    generic folder's (default True).
+    ``min_size`` (default ``min(32, image_size)``) skips images whose shorter side is smaller; ``quarantine=True`` (or a
+    folder) moves skipped files out of the dataset folder; ``cache=False`` writes nothing (no decoded images, no scan)
+    and decodes on every access (``to_uint8`` decodes into memory); ``workers`` sets the decoding threads; ``split`` and
+    ``return_attributes`` are CelebA's; ``recursive`` is the generic folder's (default True).
     """
     lay = LAYOUTS[layout]
     if layout != "celeba" and (split is not None or return_attributes):
@@ -375,8 +345,7 @@ def load_folder(layout: str, *, data_dir: str | Path | None = None, image_size: 
                              use_cache=cache, cache_dir=cache_dir, workers=workers)
     report = result.report()
     if quarantine:
-        to = None if quarantine is True else quarantine
-        cleaning.quarantine(root, report, to=to)
+        cleaning.quarantine(root, report, to=None if quarantine is True else quarantine)
     _log_survey(layout, root, result, report)
     if not result.usable:
         problems = ", ".join(f"{v} {k}" for k, v in Counter(report["problem"]).most_common()) or "none"
@@ -393,23 +362,13 @@ def _celeba_annotations(base: Path, root: Path, entries: list[cleaning.FileEntry
                         need_attributes: bool) -> tuple[pd.DataFrame | None, list[cleaning.FileEntry]]:
     """CelebA's attribute table (if its file is present) and the entries of the requested split."""
     dirs = list(dict.fromkeys([base, base / "celeba", root.parent, root.parent.parent, root]))
-    attr_file = _find_annotation(dirs, "list_attr_celeba")
-    if need_attributes and attr_file is None:
-        raise DatasetNotFoundError(
-            f"return_attributes=True needs list_attr_celeba.csv (Kaggle) or list_attr_celeba.txt (torchvision); "
-            f"looked in {', '.join(map(str, dirs))}. It comes with: "
-            + LAYOUTS["celeba"].download.format(dir=base))
+    attr_file = _find_annotation(dirs, "list_attr_celeba", base, "return_attributes=True" if need_attributes else None)
     table = read_celeba_attributes(attr_file) if attr_file is not None else None
     if split is None or split == "all":
         return table, entries
     if split not in CELEBA_SPLITS:
         raise ValueError(f"split={split!r} is not one of 'train', 'valid', 'test', 'all'")
-    part_file = _find_annotation(dirs, "list_eval_partition")
-    if part_file is None:
-        raise DatasetNotFoundError(
-            f"split={split!r} needs list_eval_partition.csv (Kaggle) or list_eval_partition.txt (torchvision); "
-            f"looked in {', '.join(map(str, dirs))}. It comes with: "
-            + LAYOUTS["celeba"].download.format(dir=base) + " (or use split='all')")
+    part_file = _find_annotation(dirs, "list_eval_partition", base, f"split={split!r}", " (or use split='all')")
     partition = read_celeba_partition(part_file)
     wanted = set(partition.index[partition == CELEBA_SPLITS[split]])
     kept = [e for e in entries if Path(e.rel).name in wanted]

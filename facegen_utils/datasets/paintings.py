@@ -45,8 +45,7 @@ _SMEAR = 0.7             # how far towards its dab's centre a pixel takes its co
 def params(keys: np.ndarray) -> SimpleNamespace:
     """Draw every painting parameter (float64 / int arrays of length N) from the image keys."""
     d = _Draws(_uniforms(keys, _N_UNIFORMS))
-    n = len(keys)
-    p = SimpleNamespace(n=n, keys=keys)
+    p = SimpleNamespace(n=len(keys), keys=keys)
     p.time = d.choice([0.35, 0.25, 0.18, 0.10, 0.12])
     base = _TIME_COLOURS[p.time]
     p.sky_top = d.colour(base[:, 0], 0.06)
@@ -95,26 +94,22 @@ def attributes(p: SimpleNamespace) -> pd.DataFrame:
     """The generating factors of paintings as a table (one row per image)."""
     return pd.DataFrame({
         "scene": pd.Categorical.from_codes(p.scene, categories=list(_SCENES)),
-        "time_of_day": pd.Categorical.from_codes(p.time, categories=list(_TIMES)),
-        "horizon": p.horizon, "round_canvas": p.round.astype(bool),
-        "canvas_radius": np.where(p.round, p.canvas_r, np.nan),
-        "sun": p.sun.astype(bool), "sun_x": np.where(p.sun, p.sun_x, np.nan),
-        "sun_y": np.where(p.sun, p.sun_y, np.nan), "sun_radius": np.where(p.sun, p.sun_r, np.nan),
-        "clouds": p.n_clouds, "trees": p.n_trees, "poplars": p.poplars & (p.n_trees > 0),
-        "flowers": (p.scene == 1) & (p.flowers > 0), "brush_strength": p.brush,
-        "sky_top_r": p.sky_top[:, 0], "sky_top_g": p.sky_top[:, 1], "sky_top_b": p.sky_top[:, 2],
-    })
+        "time_of_day": pd.Categorical.from_codes(p.time, categories=list(_TIMES)), "horizon": p.horizon,
+        "round_canvas": p.round.astype(bool), "canvas_radius": np.where(p.round, p.canvas_r, np.nan),
+        "sun": p.sun.astype(bool), "sun_x": np.where(p.sun, p.sun_x, np.nan), "sun_y": np.where(p.sun, p.sun_y, np.nan),
+        "sun_radius": np.where(p.sun, p.sun_r, np.nan), "clouds": p.n_clouds, "trees": p.n_trees,
+        "poplars": p.poplars & (p.n_trees > 0), "flowers": (p.scene == 1) & (p.flowers > 0), "brush_strength": p.brush,
+        "sky_top_r": p.sky_top[:, 0], "sky_top_g": p.sky_top[:, 1], "sky_top_b": p.sky_top[:, 2]})
 
 
 @lru_cache(maxsize=8)
 def _stroke_bank(size: int, tiles: int = 8) -> tuple[Tensor, Tensor, Tensor]:
     """Brush-stroke tiles for one image size: where each pixel takes its colour from, and per-dab noise.
 
-    Pixels are grouped into short, mostly horizontal dabs (nearest jittered cell centre under a stretched
-    metric); a painting resamples each pixel from its dab's centre and adds the dab's colour jitter, which turns
-    smooth renderings into visible strokes. Four flips of each tile give ``V = 4 * tiles`` variants, returned as
-    ``src`` (V, S*S) int64 local pixel indices, ``jitter`` (3, V, S*S) float32 around 0 and ``dab`` (V, S*S)
-    float32, one uniform in [0, 1) per dab.
+    Pixels are grouped into short, mostly horizontal dabs (nearest jittered cell centre under a stretched metric);
+    ``render`` resamples each pixel from its dab's centre and adds the dab's colour jitter. Four flips of each tile
+    give ``V = 4 * tiles`` variants, returned as ``src`` (V, S*S) int64 local pixel indices, ``jitter`` (3, V, S*S)
+    float32 around 0 and ``dab`` (V, S*S) float32, one uniform in [0, 1) per dab.
     """
     cell_h = max(1.0, size / _STROKES_PER_SIDE)
     cell_w = 2.6 * cell_h
@@ -125,8 +120,7 @@ def _stroke_bank(size: int, tiles: int = 8) -> tuple[Tensor, Tensor, Tensor]:
         yt = yy + slope * xx                      # slightly tilted strokes
         row = np.floor(yt / cell_h)
         best_d = np.full(yy.shape, np.inf)
-        best_y = np.zeros(yy.shape)
-        best_x = np.zeros(yy.shape)
+        best_y, best_x = np.zeros(yy.shape), np.zeros(yy.shape)
         best_id = np.zeros(yy.shape, dtype=np.uint64)
         for dr in (-1, 0, 1):
             r = row + dr
@@ -149,20 +143,14 @@ def _stroke_bank(size: int, tiles: int = 8) -> tuple[Tensor, Tensor, Tensor]:
         noise = _uniforms(_image_keys(tile, 0xC010, best_id.ravel()), 4).reshape(size, size, 4)
         along = np.clip((xx - best_x) / cell_w + 0.5, 0.0, 1.0)
         jit = noise[..., :3] * 2.0 - 1.0 + (0.6 * along - 0.3)[..., None]   # each dab lighter towards one end
-        for flip_y in (False, True):
-            for flip_x in (False, True):
-                view = (slice(None, None, -1 if flip_y else 1), slice(None, None, -1 if flip_x else 1))
-                s_y = (size - 1 - sy[view]) if flip_y else sy[view]
-                s_x = (size - 1 - sx[view]) if flip_x else sx[view]
-                src_all.append((s_y * size + s_x).ravel())
-                jitter_all.append(jit[view].reshape(-1, 3).T)
-                dab_all.append(noise[..., 3][view].ravel())
+        for flip_y, flip_x in ((False, False), (False, True), (True, False), (True, True)):
+            view = (slice(None, None, -1 if flip_y else 1), slice(None, None, -1 if flip_x else 1))
+            s_y = (size - 1 - sy[view]) if flip_y else sy[view]
+            s_x = (size - 1 - sx[view]) if flip_x else sx[view]
+            src_all.append((s_y * size + s_x).ravel())
+            jitter_all.append(jit[view].reshape(-1, 3).T)
+            dab_all.append(noise[..., 3][view].ravel())
     return (torch.from_numpy(np.stack(src_all)), _t(np.stack(jitter_all, axis=1)), _t(np.stack(dab_all)))
-
-
-def _row_noise(keys: np.ndarray, size: int, salt: int) -> Tensor:
-    """(N, size) uniforms in [0, 1), one per image row, from the image keys."""
-    return _t(_uniforms(_mix64(keys ^ _U64(salt)), size))
 
 
 def _rows(c: Tensor) -> Tensor:
@@ -185,7 +173,7 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
     mirror = ((2.0 * h - ys + 1.0) / (h + 1.0)).clamp(0.0, 1.0)
     depth = ((ys - h) / (1.0 - h)).clamp(0.0, 1.0)
     reflected = _rows(f.sky_top) + mirror * _rows(f.sky_low - f.sky_top)
-    ripples = _row_noise(p.keys, size, 0x51)
+    ripples = _t(_uniforms(_mix64(p.keys ^ _U64(0x51)), size))  # (N, H): one uniform per image row
     water_rows = (0.55 * reflected + 0.45 * _rows(f.water_rgb)) * ((0.92 - 0.25 * depth) * (0.9 + 0.2 * ripples))
     field_rows = _rows(f.land_far) + torch.sqrt(depth) * _rows(f.land_near - f.land_far)
     low_rows = field_rows + _c(water) * (water_rows - field_rows)
@@ -197,11 +185,10 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
     # clouds: soft-edged flat ellipses in the sky, merged into one coverage
     grow = _soft_extent(p.cloud_a, p.cloud_b, 0.6 * p.cloud_b)
     present = np.arange(_N_CLOUDS)[None, :] < p.n_clouds[:, None]
-    r = cv.region(np.where(present, p.cloud_x - p.cloud_a * grow, np.inf).min(axis=1),
-                  np.where(present, p.cloud_x + p.cloud_a * grow, -np.inf).max(axis=1),
-                  np.where(present, p.cloud_y - p.cloud_b * grow, np.inf).min(axis=1),
-                  np.where(present, p.cloud_y + p.cloud_b * grow, -np.inf).max(axis=1), on=p.n_clouds > 0)
-    if r:
+    if r := cv.region(np.where(present, p.cloud_x - p.cloud_a * grow, np.inf).min(axis=1),
+                      np.where(present, p.cloud_x + p.cloud_a * grow, -np.inf).max(axis=1),
+                      np.where(present, p.cloud_y - p.cloud_b * grow, np.inf).min(axis=1),
+                      np.where(present, p.cloud_y + p.cloud_b * grow, -np.inf).max(axis=1), on=p.n_clouds > 0):
         view, cols, rws, _ = r
         clouds = None
         for c in range(_N_CLOUDS):
@@ -215,18 +202,15 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
     # the sun: a disc with a glow, and its glittering reflection on water
     on = p.sun.astype(bool)
     glow_r = 3.0 * p.sun_r * _soft_extent(3.0 * p.sun_r, 3.0 * p.sun_r, 2.5 * p.sun_r)
-    r = cv.region(p.sun_x - glow_r, p.sun_x + glow_r, p.sun_y - glow_r, p.horizon, on=on)
-    if r:
+    if r := cv.region(p.sun_x - glow_r, p.sun_x + glow_r, p.sun_y - glow_r, p.horizon, on=on):
         view, cols, rws, _ = r
         glow = _ellipse(cols, rws, f.sun_x, f.sun_y, 3.0 * f.sun_r, 3.0 * f.sun_r, 2.5 * f.sun_r)
         glow *= (0.35 * f.sun)[:, None, None] * (1.0 - _step(rws, f.horizon, px))[:, :, None]
-        disc = _ellipse(cols, rws, f.sun_x, f.sun_y, f.sun_r, f.sun_r, 1.5 * px)
-        disc *= f.sun[:, None, None]
+        disc = _ellipse(cols, rws, f.sun_x, f.sun_y, f.sun_r, f.sun_r, 1.5 * px).mul_(f.sun[:, None, None])
         torch.maximum(glow, disc, out=glow)
         cv.paint(view, glow, _rgb(f.sun_rgb))
     reach = 0.6 * p.sun_r * 5.0
-    r = cv.region(p.sun_x - reach, p.sun_x + reach, p.horizon - px, np.ones(n), on=on & (p.scene == 0))
-    if r:
+    if r := cv.region(p.sun_x - reach, p.sun_x + reach, p.horizon - px, np.ones(n), on=on & (p.scene == 0)):
         view, cols, rws, rsl = r
         deep = ((rws - h) / (1.0 - h)).clamp(0.0, 1.0)
         spread = _c(0.6 * f.sun_r) * (1.0 + 4.0 * deep)
@@ -242,8 +226,7 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
         crown = _c(f.tree_h[:, t]) * torch.sqrt((1.0 - rel * rel).clamp(min=0.0))
         torch.maximum(trees, crown, out=trees)
     tallest = np.maximum(p.tree_h.max(axis=1), p.hill_h)
-    r = cv.region(-np.ones(n), np.ones(n), p.horizon - tallest, p.horizon + 0.8 * tallest)
-    if r:
+    if r := cv.region(-np.ones(n), np.ones(n), p.horizon - tallest, p.horizon + 0.8 * tallest):
         view, _, rws, rsl = r
         above_r = above[:, rsl]
         hill_cov = (0.5 + (rws[:, :, None] - (h - hills)[:, None, :]) / px).clamp_(0.0, 1.0) * above_r[:, :, None]
@@ -265,8 +248,7 @@ def render(p: SimpleNamespace, size: int) -> Tensor:
         idx = torch.from_numpy(sel)
         sub = img[:, :, r0:].index_select(1, idx)
         dots = dab.index_select(0, (variant[idx] + 5) % src.shape[0]).view(len(sel), size, size)[:, r0:]
-        cover = dots - (1.0 - _c(f.flower_density[idx]) * depth[idx, r0:])[:, :, None]
-        cover.mul_(6.0).clamp_(0.0, 1.0)
+        cover = (dots - (1.0 - _c(f.flower_density[idx]) * depth[idx, r0:])[:, :, None]).mul_(6.0).clamp_(0.0, 1.0)
         cv.paint(sub, cover, _rgb(_t(_FLOWER_RGB[p.flowers[sel] - 1])))
         img[:, :, r0:].index_copy_(1, idx, sub)
 

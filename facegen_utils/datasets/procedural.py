@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from facegen_utils._log import logger
+from facegen_utils._log import progress as progress_bar
 from facegen_utils.tensors import from_uint8
 
 from . import faces, paintings
@@ -64,7 +65,6 @@ class _ProceduralDataset(Dataset):
         self._attributes: pd.DataFrame | None = None
         self._attribute_rows: dict[str, np.ndarray] | None = None
 
-    # -- rendering
     def _keys(self, indices: np.ndarray) -> np.ndarray:
         return _image_keys(self.seed, self._stream, indices)
 
@@ -89,17 +89,18 @@ class _ProceduralDataset(Dataset):
             torch.set_num_threads(threads)
         return out
 
-    def _chunk(self, k: int) -> torch.Tensor:
+    def _chunk(self, k: int, keep: bool = True) -> torch.Tensor:
+        """Chunk ``k`` of the dataset, from the LRU cache or rendered (and cached when ``keep``)."""
         chunk = self._cache.get(k)
         if chunk is not None:
             self._cache.move_to_end(k)
             return chunk
         start = k * self.chunk_size
         chunk = self.render(np.arange(start, min(self.n, start + self.chunk_size)))
-        self._cache[k] = chunk
-        budget = self.cache_mb * 2 ** 20
-        while len(self._cache) > 1 and sum(c.numel() for c in self._cache.values()) > budget:
-            self._cache.popitem(last=False)
+        if keep:
+            self._cache[k] = chunk
+            while len(self._cache) > 1 and sum(c.numel() for c in self._cache.values()) > self.cache_mb * 2 ** 20:
+                self._cache.popitem(last=False)
         return chunk
 
     def __len__(self) -> int:
@@ -118,15 +119,12 @@ class _ProceduralDataset(Dataset):
         return x
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_cache"] = OrderedDict()
-        return state
+        return {**self.__dict__, "_cache": OrderedDict()}
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(n={self.n}, image_size={self.image_size}, seed={self.seed}, "
                 f"value_range={self.value_range})")
 
-    # -- attributes
     @property
     def report(self) -> pd.DataFrame:
         """Problem files, as the folder datasets list them (path, problem, action, detail): none when generated."""
@@ -136,9 +134,7 @@ class _ProceduralDataset(Dataset):
     def attributes(self) -> pd.DataFrame:
         """The generating factors of every image (one row per index), without rendering anything."""
         if self._attributes is None:
-            table = self._describe(self._draw_params(self._keys(np.arange(self.n))))
-            table.index.name = "index"
-            self._attributes = table
+            self._attributes = self._describe(self._draw_params(self._keys(np.arange(self.n)))).rename_axis("index")
         return self._attributes
 
     def attributes_of(self, index: int) -> dict[str, Any]:
@@ -150,7 +146,6 @@ class _ProceduralDataset(Dataset):
         return {c: (v[index].item() if hasattr(v[index], "item") else v[index])
                 for c, v in self._attribute_rows.items()}
 
-    # -- bulk access
     def to_uint8(self, *, progress: bool = False) -> torch.Tensor:
         """The whole dataset as uint8 (N, 3, S, S), rendered chunk by chunk.
 
@@ -161,14 +156,9 @@ class _ProceduralDataset(Dataset):
         keep = out.numel() <= self.cache_mb * 2 ** 20
         chunks = range(math.ceil(self.n / self.chunk_size))
         if progress:
-            from facegen_utils._log import progress as progress_bar
-
             chunks = progress_bar(chunks, desc=f"rendering {self._kind} images", unit="chunk")
         for k in chunks:
-            start = k * self.chunk_size
-            cached = self._chunk(k) if keep else self._cache.get(k)
-            out[start:start + self.chunk_size] = cached if cached is not None else \
-                self.render(np.arange(start, min(self.n, start + self.chunk_size)))
+            out[k * self.chunk_size:(k + 1) * self.chunk_size] = self._chunk(k, keep)
         return out
 
     def save_to_folder(self, path: str | Path, fmt: str = "jpg", limit: int | None = None) -> Path:
@@ -186,10 +176,9 @@ class _ProceduralDataset(Dataset):
         names = [f"{i:0{width}d}.{ext}" for i in range(count)]
         options = {"quality": 95, "subsampling": 0} if ext == "jpg" else {}
         for start in range(0, count, self.chunk_size):
-            stop = min(count, start + self.chunk_size)
-            batch = self.render(np.arange(start, stop)).permute(0, 2, 3, 1).numpy()
-            for i, image in zip(range(start, stop), batch):
-                Image.fromarray(image).save(folder / names[i], **options)
+            batch = self.render(np.arange(start, min(count, start + self.chunk_size))).permute(0, 2, 3, 1).numpy()
+            for name, image in zip(names[start:], batch):
+                Image.fromarray(image).save(folder / name, **options)
         table = self.attributes.iloc[:count].copy()
         table.insert(0, "filename", names)
         table.to_csv(folder / "attributes.csv")
@@ -202,14 +191,11 @@ class SyntheticFaces(_ProceduralDataset):
 
     ``ds[i]`` is a float32 (3, S, S) tensor in ``value_range`` (with ``return_attributes=True`` a tuple
     ``(image, attributes_dict)``); image ``i`` of a seed is always the same, at any ``image_size``.
-    ``ds.attributes`` holds the factors of every image, ``ds.to_uint8()`` renders the whole set and
-    ``ds.save_to_folder(path)`` writes it as image files. ``chunk_size`` images are rendered together and kept as
-    uint8 in a cache of at most ``cache_mb`` megabytes.
+    ``chunk_size`` images are rendered together and kept as uint8 in a cache of at most ``cache_mb`` megabytes.
     """
 
     _stream = 0xFACE5
     _kind = "synthetic face"
-
     _draw_params = staticmethod(faces.params)
     _draw = staticmethod(faces.render)
     _describe = staticmethod(faces.attributes)
@@ -223,7 +209,6 @@ class SyntheticPaintings(_ProceduralDataset):
 
     _stream = 0xA27
     _kind = "synthetic painting"
-
     _draw_params = staticmethod(paintings.params)
     _draw = staticmethod(paintings.render)
     _describe = staticmethod(paintings.attributes)

@@ -19,7 +19,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-# ----------------------------------------------------------------------------------------------------------------
 # Counter-based randomness: every image draws its parameters from a hash of (seed, stream, index).
 
 _U64 = np.uint64
@@ -76,8 +75,7 @@ class _Draws:
 
     def colour(self, base: np.ndarray, jitter: float) -> np.ndarray:
         """(N, 3) colours: ``base`` plus a uniform per-channel jitter, clipped to [0, 1]."""
-        noise = np.stack([self.uniform(-jitter, jitter) for _ in range(3)], axis=1)
-        return np.clip(base + noise, 0.0, 1.0)
+        return np.clip(base + np.stack([self.uniform(-jitter, jitter) for _ in range(3)], axis=1), 0.0, 1.0)
 
 
 def _palette(table: dict[str, tuple[float, float, float]]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -85,7 +83,6 @@ def _palette(table: dict[str, tuple[float, float, float]]) -> tuple[tuple[str, .
     return tuple(table), np.array(list(table.values()), dtype=np.float64)
 
 
-# ----------------------------------------------------------------------------------------------------------------
 # Vectorised drawing primitives (torch, float32). Coordinates are normalised: x, y in [-1, 1] across the image
 # (y points down), pixel size px = 2 / S. ``xs`` is (1 or N, W) and ``ys`` (1 or N, H); shape parameters are (N,)
 # tensors. Coverages are (N, H, W) in [0, 1]; images are planar (3, N, H, W) in [0, 1], so that blending a
@@ -123,11 +120,6 @@ def _const(r: float, g: float, b: float) -> Tensor:
 def _triangle(x: Tensor) -> Tensor:
     """Periodic triangle wave, 0 at integers and 1 half-way between them."""
     return 1.0 - (2.0 * (x - torch.floor(x)) - 1.0).abs()
-
-
-def _coords(size: int) -> Tensor:
-    """Pixel-centre coordinates in [-1, 1] as a (1, size) row."""
-    return torch.from_numpy(((np.arange(size) + 0.5) * (2.0 / size) - 1.0).astype(np.float32))[None, :]
 
 
 def _ellipse(xs: Tensor, ys: Tensor, cx: Tensor, cy: Tensor, a: Tensor, b: Tensor, soft: Tensor | float,
@@ -195,7 +187,7 @@ class _Canvas:
 
     def __init__(self, n: int, size: int) -> None:
         self.n, self.size, self.px = n, size, 2.0 / size
-        self.xs = self.ys = _coords(size)
+        self.xs = self.ys = torch.from_numpy(((np.arange(size) + 0.5) * (2.0 / size) - 1.0).astype(np.float32))[None, :]
         self.img = _SCRATCH.get("image", (3, n, size, size))
 
     def region(self, left: np.ndarray, right: np.ndarray, top: np.ndarray, bottom: np.ndarray,
