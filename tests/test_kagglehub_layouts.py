@@ -140,3 +140,10 @@ def test_kagglehub_celeba_annotations_and_splits(faces: np.ndarray, tmp_path: Pa
     assert list(ds.attributes.columns) == ["image_id", *CELEBA_ATTRIBUTES]
     assert ds.attributes["image_id"].tolist() == [f"{i:06d}.jpg" for i in range(1, 9)]
     assert _snapshot(tmp_path / "kagglehub") == before
+
+
+def test_kagglehubs_parent_folder_is_refused_with_the_folder_to_pass(tmp_path):
+    versions = tmp_path / "datasets" / "splcher" / "animefacedataset" / "versions"
+    (versions / "3" / "images").mkdir(parents=True)
+    with pytest.raises(fu.datasets.DatasetNotFoundError, match="kagglehub's cache folder: pass the .*versions/<N>"):
+        fu.datasets.get("anime", data_dir=versions.parent, image_size=16, cache=False)

@@ -91,6 +91,9 @@ def _not_found(layout: Layout, bases: Sequence[Path], explicit: bool) -> Dataset
     lines = [f"{layout.title}: no images found in {' or '.join(map(str, bases))} (expected {layout.expect})."]
     for zipped in [z for b in bases if b.is_dir() for z in sorted(b.glob("*.zip"))][:1]:
         lines.append(f"{zipped} is still zipped: unzip -q {zipped} -d {zipped.parent}")
+    for versions in [b / "versions" for b in bases if (b / "versions").is_dir()][:1]:
+        lines.append(f"{versions.parent} is kagglehub's cache folder: pass the {versions}/<N> folder that "
+                     f"kagglehub.dataset_download returned.")
     if layout.name == "monet" and any((b / "photo_jpg").is_dir() for b in bases):
         lines.append("photo_jpg/ is there but monet_jpg/ is not: only the 300 Monet paintings in monet_jpg/ are used.")
     if layout.download:
