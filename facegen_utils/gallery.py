@@ -1,9 +1,9 @@
 """`make run`: execute the notebooks with papermill and collect what they produced into one HTML gallery.
 
 Each notebook ends by calling :func:`record`, which writes ``summary.json`` into its output folder (title, key
-numbers, images). :func:`run_all` executes every notebook into ``<out>/<notebook>/``, then :func:`write_index`
-turns the summaries into ``<out>/index.html``, one section per notebook, with a preview of the built-in datasets
-at the top.
+numbers, images). :func:`run_all` executes every notebook into ``<out>/<notebook>/`` (with an HTML copy made by
+nbconvert beside it), then :func:`write_index` turns the summaries into ``<out>/index.html``, one section per
+notebook, with a preview of the built-in datasets at the top.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from facegen_utils._log import logger
+from facegen_utils._log import logger, progress as _progress
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -94,9 +94,26 @@ def run_notebook(path: Path, out: Path, *, profile: str, parameters: Mapping[str
         logger.error("notebook %s failed; the executed copy with the error is %s", path.name,
                      target_dir / path.name)
     seconds = time.perf_counter() - start
+    if (target_dir / path.name).is_file():
+        export_html(target_dir / path.name)
     summary_path = target_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.exists() and error is None else {}
     return NotebookRun(path.stem, target_dir, seconds, error, summary)
+
+
+def export_html(notebook: Path) -> Path | None:
+    """Write an HTML copy of an executed notebook beside it; None, with a warning, when nbconvert fails."""
+    target = notebook.with_suffix(".html")
+    target.unlink(missing_ok=True)  # never link a copy left by an earlier run
+    try:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_filename(str(notebook))
+    except Exception as exc:  # a broken notebook or a missing nbconvert template: the gallery links the .ipynb only
+        logger.warning("could not convert %s to HTML (%s: %s)", notebook.name, type(exc).__name__, exc)
+        return None
+    target.write_text(body, encoding="utf-8")
+    return target
 
 
 def dataset_preview(out: Path) -> dict[str, str]:
@@ -134,7 +151,7 @@ def write_index(out: Path, runs: list[NotebookRun], preview: Mapping[str, str], 
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}"
         ".error{color:#a00;white-space:pre-wrap}</style></head><body>",
         f"<h1>facegen gallery</h1><p>Profile <b>{html.escape(profile)}</b>, generated "
-        f"{time.strftime('%Y-%m-%d %H:%M')}. Each section links the executed notebook.</p>",
+        f"{time.strftime('%Y-%m-%d %H:%M')}. Each section links the executed notebook (HTML and .ipynb).</p>",
     ]
     if preview:
         parts.append("<h2>Built-in datasets</h2>")
@@ -142,8 +159,10 @@ def write_index(out: Path, runs: list[NotebookRun], preview: Mapping[str, str], 
     for run in runs:
         rel_dir = os.path.relpath(run.output_dir, out)
         title = run.summary.get("title", run.name)
-        parts.append(f"<h2>{html.escape(title)}</h2><p><a href='{html.escape(rel_dir)}/{html.escape(run.name)}.ipynb'>"
-                     f"executed notebook</a> · {run.seconds:.0f} s</p>")
+        links = [f"<a href='{html.escape(f'{rel_dir}/{name}')}'>{label}</a>" for name, label in
+                 ((f"{run.name}.html", "executed notebook"), (f"{run.name}.ipynb", ".ipynb"))
+                 if (run.output_dir / name).is_file()]
+        parts.append(f"<h2>{html.escape(title)}</h2><p>{' · '.join([*links, f'{run.seconds:.0f} s'])}</p>")
         if run.error:
             parts.append(f"<p class='error'>Failed: {html.escape(run.error[-2000:])}</p>")
             continue
@@ -176,7 +195,7 @@ def run_all(*, profile: str = "quick", out: str | Path = "outputs", notebooks: I
     preview = dataset_preview(out)
     runs = []
     selected = find_notebooks(notebooks)
-    for k, path in enumerate(selected, 1):
+    for k, path in enumerate(_progress(selected, show=progress, desc="gallery", unit="notebook"), 1):
         logger.info("[%d/%d] running %s (profile %s)", k, len(selected), path.name, profile)
         run = run_notebook(path, out, profile=profile, parameters=parameters, progress=progress)
         status = "failed" if run.error else "done"

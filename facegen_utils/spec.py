@@ -293,7 +293,7 @@ class RunSpec:
     def from_flat(cls, values: dict[str, Any]) -> "RunSpec":
         """Sort flat settings (``dataset``, ``model``, ``epochs`` ...) into the three parts and validate them.
 
-        ``objective`` defaults to the model's own (``models.describe``); unknown names raise with a hint.
+        ``objective`` defaults to the model's own (``models.entry(name).objective``); unknown names raise with a hint.
         """
         from facegen_utils import models
         from facegen_utils.training import objectives

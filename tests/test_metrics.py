@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from facegen_utils import metrics
+from facegen_utils._log import logger
 from facegen_utils.datasets.procedural import SyntheticFaces, SyntheticPaintings
 from facegen_utils.metrics import INCEPTION, SYNTHETIC, Features, MetricResult
 from facegen_utils.metrics import features as features_module
@@ -284,6 +285,38 @@ def test_evaluate_default_row_and_chosen_metrics(faces_u8, small_reference):
     # no attribute table (a plain image tensor as data): the attributes metric adds no column
     plain = metrics.evaluate(images, faces_u8[:120], metrics=["fid", "attributes"])
     assert list(plain.columns) == ["fid", "features", "n_real", "n_fake"]
+
+
+class _Annotated:
+    """Real-style images with CelebA-like annotations: no procedural attributes to match."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+        self.attributes = pd.DataFrame({"image_id": [f"{i:06d}.jpg" for i in range(len(images))],
+                                        "Smiling": [i % 2 for i in range(len(images))]})
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def to_uint8(self) -> torch.Tensor:
+        return self.images
+
+
+def test_real_data_tables_say_the_features_are_not_inception(faces_u8, small_reference, monkeypatch, caplog):
+    monkeypatch.setattr(importlib.import_module("facegen_utils.metrics.evaluate"), "_REAL_NOTE_SHOWN", False)
+    images = faces_u8[-120:]
+    procedural = metrics.evaluate(images, small_reference, metrics=["fid"])
+    assert procedural.attrs["note"] == NOTE  # unchanged for the procedural data
+    logger.addHandler(caplog.handler)
+    try:
+        tables = [metrics.evaluate(images, data) for data in (_Annotated(faces_u8[:120]), faces_u8[:120])]
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert all(t.attrs["note"] == metrics.REAL_DATA_NOTE for t in tables)
+    assert all("attribute_distance" not in t.columns for t in tables)  # CelebA's annotations are not matched
+    assert tables[0]["fid"].iloc[0] == tables[1]["fid"].iloc[0]  # same images, same numbers
+    assert caplog.text.count(metrics.REAL_DATA_NOTE) == 1  # logged once per process
+    assert 'pip install -e ".[inception]"' in metrics.REAL_DATA_NOTE and "cartoon faces" in metrics.REAL_DATA_NOTE
 
 
 def test_unknown_metric_names_suggest_the_closest_before_any_work():

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from facegen_utils.metrics.attributes import (attribute_heads, attribute_match, predict_attributes,
                                               total_variation, wasserstein_1d)
-from facegen_utils.metrics.evaluate import (DEFAULT_METRICS, Metric, MetricInputs, Reference, evaluate, generate,
-                                            get_metric, names, reference, register)
+from facegen_utils.metrics.evaluate import (DEFAULT_METRICS, REAL_DATA_NOTE, Metric, MetricInputs, Reference,
+                                            evaluate, generate, get_metric, names, reference, register)
 from facegen_utils.metrics.features import (INCEPTION_ENV, WEIGHTS_PATH, FeatureNet, Features, available_features,
                                             extract_features, load_feature_net, resolve_features)
 from facegen_utils.metrics.result import INCEPTION, PIXELS, SYNTHETIC, MetricResult
@@ -32,4 +32,4 @@ __all__ = ["MetricResult", "SYNTHETIC", "INCEPTION", "PIXELS", "INCEPTION_ENV", 
            "frechet_distance", "precision_recall", "diversity", "duplicate_share", "collapse_check",
            "mode_collapse_report", "pair_features", "attribute_heads", "predict_attributes", "attribute_match",
            "total_variation", "wasserstein_1d", "Reference", "reference", "generate", "evaluate", "MetricInputs",
-           "Metric", "DEFAULT_METRICS", "register", "names", "get_metric"]
+           "Metric", "DEFAULT_METRICS", "REAL_DATA_NOTE", "register", "names", "get_metric"]

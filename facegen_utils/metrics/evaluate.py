@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from facegen_utils.metrics.attributes import attribute_match
+from facegen_utils._log import logger, progress
+from facegen_utils.metrics.attributes import attribute_heads, attribute_match
 from facegen_utils.metrics.features import Features, extract_features, images_from, resolve_features
 from facegen_utils.metrics.result import SYNTHETIC, features_note
 from facegen_utils.metrics.scores import collapse_check, fid, kid, precision_recall
@@ -21,7 +22,13 @@ from facegen_utils.noise import parse
 from facegen_utils.tensors import eval_mode
 
 __all__ = ["Reference", "reference", "generate", "evaluate", "MetricInputs", "Metric", "DEFAULT_METRICS",
-           "register", "names", "get_metric"]
+           "register", "names", "get_metric", "REAL_DATA_NOTE"]
+
+#: The note of a table whose FID/KID use the package's features on real (not procedural) images.
+REAL_DATA_NOTE = (f"These FIDs and KIDs use {SYNTHETIC} features, trained on cartoon faces and paintings: they rank "
+                  "the runs of this course and are not comparable to published FIDs; install the inception extra "
+                  "(pip install -e \".[inception]\") and see README 'Metrics' for the standard Inception-v3 features.")
+_REAL_NOTE_SHOWN = False
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,9 @@ def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int 
     else:  # read only the chosen images, not a whole (possibly large, uncached) folder
         images, value_range = images_from(torch.utils.data.Subset(dataset, idx.tolist()),
                                           value_range=getattr(dataset, "value_range", value_range))
-    table = getattr(dataset, "attributes", None)
-    attrs = table.iloc[idx.numpy()].reset_index(drop=True) if isinstance(table, pd.DataFrame) else None
+    table = getattr(dataset, "attributes", None)  # procedural attributes only (not CelebA's annotations)
+    procedural = isinstance(table, pd.DataFrame) and any(h["column"] in table.columns for h in attribute_heads())
+    attrs = table.iloc[idx.numpy()].reset_index(drop=True) if procedural else None
     feats = extract_features(images, features=name, value_range=value_range, batch_size=batch_size, device=device)
     return Reference(feats, attrs, len(feats))
 
@@ -177,21 +185,37 @@ def evaluate(source: Any, data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS
     ``source`` is generated images, a ModelSet, a Trainer or a generator (``n`` samples drawn from ``prior`` with
     ``seed``); ``data`` is a dataset, a real image tensor or a ``Reference`` made once with ``reference()``. Columns:
     each metric's in order (``attribute_distance`` only for procedural data), then features, n_real and n_fake.
+    ``attrs["note"]`` names the features; on real images scored with the package's own, it is ``REAL_DATA_NOTE``.
     """
     chosen = [get_metric(name) for name in dict.fromkeys([metrics] if isinstance(metrics, str) else metrics)]
-    ref = data if isinstance(data, Reference) else reference(
-        data, n=n, features=features, seed=seed, batch_size=batch_size, device=device,
-        value_range=value_range or (-1.0, 1.0))
-    fake, vr = _fake(source, n, prior=prior, seed=seed, batch_size=batch_size, value_range=value_range)
-    extract = partial(extract_features, fake, value_range=vr, batch_size=batch_size, device=device)
-    ff = extract(features=ref.features.name)
-    inputs = MetricInputs(ref.features, ff, ref, extract, seed, kid_subsets)
     row: dict[str, Any] = {}
-    for metric in chosen:
-        values = metric.fn(inputs)
-        if values is not None:
-            row.update((column, values[column]) for column in metric.columns)
+    with progress(total=len(chosen) + 3, desc="evaluate", unit="step", delay=2, leave=False) as bar:
+        ref = data if isinstance(data, Reference) else reference(
+            data, n=n, features=features, seed=seed, batch_size=batch_size, device=device,
+            value_range=value_range or (-1.0, 1.0))
+        bar.update()
+        fake, vr = _fake(source, n, prior=prior, seed=seed, batch_size=batch_size, value_range=value_range)
+        bar.update()
+        extract = partial(extract_features, fake, value_range=vr, batch_size=batch_size, device=device)
+        ff = extract(features=ref.features.name)
+        bar.update()
+        inputs = MetricInputs(ref.features, ff, ref, extract, seed, kid_subsets)
+        for metric in chosen:
+            values = metric.fn(inputs)
+            if values is not None:
+                row.update((column, values[column]) for column in metric.columns)
+            bar.update()
     row.update({"features": ff.name, "n_real": len(ref.features), "n_fake": len(ff)})
     table = pd.DataFrame([row], index=[label] if label is not None else None)
-    table.attrs["note"] = features_note(ff.name)
+    table.attrs["note"] = _note(ff.name, ref)
     return table
+
+
+def _note(features: str, ref: Reference) -> str:
+    global _REAL_NOTE_SHOWN
+    if features != SYNTHETIC or ref.attributes is not None:  # Inception features, or the procedural data
+        return features_note(features)
+    if not _REAL_NOTE_SHOWN:
+        logger.warning(REAL_DATA_NOTE)
+        _REAL_NOTE_SHOWN = True
+    return REAL_DATA_NOTE

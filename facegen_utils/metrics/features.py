@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegen_utils._log import logger
+from facegen_utils._log import logger, progress
 from facegen_utils.metrics.result import INCEPTION, SYNTHETIC
 from facegen_utils.tensors import to_uint8, to_unit
 
@@ -202,8 +202,9 @@ def _check_range(images: torch.Tensor, value_range: tuple[float, float]) -> None
 
 
 @torch.inference_mode()
-def _run(model_fn, images: torch.Tensor, *, batch_size: int, device: torch.device) -> torch.Tensor:
-    chunks = [model_fn(images[i:i + batch_size].to(device)) for i in range(0, images.shape[0], batch_size)]
+def _run(model_fn, images: torch.Tensor, *, batch_size: int, device: torch.device, desc: str) -> torch.Tensor:
+    starts = progress(range(0, images.shape[0], batch_size), desc=desc, unit="batch", delay=2, leave=False)
+    chunks = [model_fn(images[i:i + batch_size].to(device)) for i in starts]
     return torch.cat([c.to("cpu", torch.float64) for c in chunks])
 
 
@@ -231,4 +232,4 @@ def extract_features(images: Any, *, features: str = "auto", value_range: Sequen
             if u.shape[-2:] != (size, size):
                 u = F.interpolate(u, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             return net.embed(u)
-    return Features(_run(fn, x, batch_size=batch_size, device=dev), name)
+    return Features(_run(fn, x, batch_size=batch_size, device=dev, desc=f"{name} features"), name)
