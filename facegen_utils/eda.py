@@ -397,3 +397,10 @@ def cleaning_summary(scan_df: pd.DataFrame) -> EDAResult:
         ax.set_axis_off()
     ax.set_title(f"Folder scan: {len(df)} files, {n_ok} ok, {len(bad)} with a problem")
     return EDAResult(table=table, figure=fig, data=df)
+
+
+def cleaning_line(ds: Any, name: str | None = None) -> str:
+    """One line on a loaded dataset: usable images, files skipped and files listed by its scan (``ds.report``)."""
+    skipped = int((ds.report["action"] == "skip").sum())
+    return (f"{name or getattr(ds, 'name', type(ds).__name__)}: {len(ds)} usable images; {skipped} files skipped, "
+            f"{len(ds.report)} listed by the scan")

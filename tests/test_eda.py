@@ -232,3 +232,15 @@ def test_cleaning_summary_clean_folder_and_bad_input():
     assert res.table["files"].tolist() == [1]
     with pytest.raises(ValueError, match="datasets.scan"):
         eda.cleaning_summary(pd.DataFrame({"path": ["a"]}))
+
+
+def test_cleaning_line_counts_skipped_and_listed_files():
+    class Scanned(list):
+        name = "anime"
+        report = pd.DataFrame({"path": ["a", "b", "c"], "problem": ["zero-byte", "duplicate", "truncated"],
+                               "action": ["skip", "keep", "skip"]})
+
+    assert eda.cleaning_line(Scanned(range(5))) == "anime: 5 usable images; 2 files skipped, 3 listed by the scan"
+    generated = type("SyntheticFaces", (list,), {"report": pd.DataFrame(columns=["path", "problem", "action"])})([0])
+    assert eda.cleaning_line(generated) == "SyntheticFaces: 1 usable images; 0 files skipped, 0 listed by the scan"
+    assert eda.cleaning_line(generated, "synthetic-faces").startswith("synthetic-faces: 1 usable images; 0 files")

@@ -19,6 +19,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = [f"{name}.ipynb" for name in profiles.NOTEBOOKS.values()]
 NOTEBOOKS = [NOTEBOOK_DIR / name for name in EXPECTED]
 IDS = [p.stem[:2] for p in NOTEBOOKS]
+CHECK = "# NBVAL_CHECK_OUTPUT"  # nbval compares the committed outputs of these cells
 
 
 def _code_cells(path: Path) -> list:
@@ -30,14 +31,62 @@ def test_the_five_notebooks_exist() -> None:
     assert found == EXPECTED
 
 
+def _checked(cell) -> bool:
+    """Whether nbval --nbval-lax compares the cell's output: a code cell with a ``# NBVAL_CHECK_OUTPUT`` line."""
+    return cell.cell_type == "code" and any(line.strip() == CHECK for line in cell.source.splitlines())
+
+
+def _text(cell) -> str:
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_committed_without_outputs_with_the_python3_kernel(path: Path) -> None:
+def test_committed_with_outputs_only_in_the_checked_cells_and_the_python3_kernel(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert any(_checked(c) for c in nb.cells), f"{path.name}: no {CHECK} cell, so nbval would compare nothing"
+    refresh = "run scripts/refresh_checked_outputs.py"
     for cell in nb.cells:
-        if cell.cell_type == "code":
+        if cell.cell_type != "code":
+            continue
+        if not _checked(cell):
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs"
+            continue
+        # nbval skips the comparison of a cell whose execution_count is None (and fails it if it has outputs)
+        assert cell.outputs and isinstance(cell.execution_count, int), f"{path.name} {cell.id}: {refresh}"
+        for output in cell.outputs:
+            assert output.output_type in ("stream", "display_data", "execute_result"), output.output_type
+            assert output.get("name", "stdout") == "stdout", f"{path.name} {cell.id}: no warnings or logs"
+            assert not output.get("metadata"), f"{path.name} {cell.id}: {refresh}"
+        assert not re.search(r"0x[0-9a-f]{6,}|/tmp/|/home/|\d+\.\d+ ?s\b", _text(cell)), \
+            f"{path.name} {cell.id}: addresses, paths and timings differ from run to run"
+
+
+# what the checked outputs must show: the report's numbers, whatever the profile
+REPORT_NUMBERS = {
+    "01": ["Model: \"KerasGenerator\"", "(None, 128, 8, 8)", "(None, 3, 64, 64)", "(None, 256, 4, 4)",
+           "layer shapes at 64x64: OK"],
+    "02": ["Total params: 13,277,952", "Total params: 13,240,321", "(None, 12288)"],
+    "03": ["Total params: 16,859,139", "Trainable params: 16,850,691", "Non-trainable params: 8,448",
+           "Total params: 6,423,553"],
+    "04": ["G 3,576,704 parameters, D 2,765,568 parameters", "U(-1, 1)", "Gamma(2, 1)", "N(0, 0.01)", "N(0, 100)"],
+    "05": ["ConvTranspose2d(100, 512, kernel_size=(4, 4)", "(12): Sigmoid()", "3,576,704 and 2,765,568 parameters"],
+}
+# names of the run's (profile-dependent) objects, which a checked cell must not print from
+PROFILE_NAMES = {"run", "p", "ds", "models", "base", "G", "D", "prior_specs", "variants", "modelsets", "trainer"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_checked_cells_show_the_report_architecture_not_the_profiles(path: Path) -> None:
+    checked = [c for c in _code_cells(path) if _checked(c)]
+    text = "".join(_text(c) for c in checked)
+    for number in REPORT_NUMBERS[path.stem[:2]]:
+        assert number in text, f"{path.name}: the checked outputs lack {number!r}"
+    for cell in checked:
+        used = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)}
+        assert not used & PROFILE_NAMES, f"{path.name} {cell.id}: build the report's models, not the profile's"
+        assert "fu.profiles.get(" in cell.source or "REPORT_" in cell.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -159,3 +208,35 @@ def test_make_run_builds_the_gallery(tmp_path: Path) -> None:
     assert index.count("<h2>") == 1 + len(profiles.NOTEBOOKS)
     for src in re.findall(r"<img src='([^']+)'", index):
         assert (out / src).is_file(), src
+
+
+def _smoke_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of ``make test``'s nbval run."""
+    return {**os.environ, "FACEGEN_PROFILE": "smoke", "TQDM_DISABLE": "1", "FACEGEN_OUTPUT_DIR": str(tmp_path / "out")}
+
+
+@pytest.mark.slow
+def test_nbval_fails_when_a_checked_count_changes(tmp_path: Path) -> None:
+    """One digit of a committed parameter count changed: nbval must fail the cell and show both numbers."""
+    nb = nbformat.read(NOTEBOOKS[-1], as_version=4)
+    (cell,) = [c for c in nb.cells if _checked(c) and "3,576,704" in _text(c)]
+    for output in cell.outputs:
+        output.text = output.text.replace("3,576,704", "3,576,705")
+    copy = tmp_path / NOTEBOOKS[-1].name
+    nbformat.write(nb, copy)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
+                             "--nbval-lax", str(copy)], cwd=tmp_path, env=_smoke_env(tmp_path),
+                            capture_output=True, text=True, timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log[-3000:]
+    assert "1 failed" in log and "Cell outputs differ" in log, log[-3000:]
+    assert "mismatch 'stdout'" in log and "3,576,705" in log and "3,576,704" in log, log[-3000:]
+
+
+@pytest.mark.slow
+def test_committed_outputs_are_what_the_refresh_script_writes(tmp_path: Path) -> None:
+    """``refresh_checked_outputs.py --check`` reruns a notebook and finds nothing to change (05: the fastest)."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "refresh_checked_outputs.py"), "--check", "05"],
+                            cwd=ROOT, env=_smoke_env(tmp_path), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "05_celeba_dcgan.ipynb: 1 checked cell(s) c15: unchanged" in result.stdout
