@@ -17,25 +17,9 @@ Each table is flat data; :func:`get` turns it into a :class:`Profile`: one valid
 every profile, what differs from the report setting (computed, so it stays honest after overrides). Notebook 01
 trains four models; each is a *variant* ("gan", "vae", "wgan", "wgan-gp").
 
-Environment variables (read by :func:`from_env`, used by the notebooks' parameters so nbval and ``make run``
-can shrink runs without editing them); explicit values win over the environment, which wins over the profile:
-
-====================== ============ =========================================
-variable               parameter    example
-====================== ============ =========================================
-``FACEGEN_PROFILE``    profile      ``smoke`` / ``quick`` / ``report``
-``FACEGEN_DATASET``    dataset      ``synthetic-faces``, ``celeba``
-``FACEGEN_DATA_DIR``   data_dir     ``data/celeba``
-``FACEGEN_IMAGE_SIZE`` image_size   ``32``
-``FACEGEN_EPOCHS``     epochs       ``1``
-``FACEGEN_BATCH_SIZE`` batch_size   ``16``
-``FACEGEN_LIMIT``      limit        ``64`` (first N images; ``none`` for all)
-``FACEGEN_SEED``       seed         ``0``
-``FACEGEN_DEVICE``     device       ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``
-``FACEGEN_AMP``        amp          ``bf16`` (GPU autocast; ``off``: float32)
-``FACEGEN_COMPILE``    compile_mode ``reduce-overhead`` (torch.compile; ``none``)
-``FACEGEN_OUTPUT_DIR`` output_dir   ``outputs/05_celeba_dcgan``
-====================== ============ =========================================
+Environment variables (``ENV_VARS``, read by :func:`from_env`) set the notebooks' parameters, so nbval and
+``make run`` can shrink runs without editing them; explicit values win over the environment, which wins over the
+profile.
 """
 from __future__ import annotations
 
@@ -97,18 +81,18 @@ REPORT_003_PRIORS: tuple[str, ...] = (
 
 #: environment variable -> parameter it sets (see the module docstring)
 ENV_VARS: dict[str, str] = {
-    "FACEGEN_PROFILE": "profile",
-    "FACEGEN_DATASET": "dataset",
-    "FACEGEN_DATA_DIR": "data_dir",
-    "FACEGEN_IMAGE_SIZE": "image_size",
-    "FACEGEN_EPOCHS": "epochs",
-    "FACEGEN_BATCH_SIZE": "batch_size",
-    "FACEGEN_LIMIT": "limit",
-    "FACEGEN_SEED": "seed",
-    "FACEGEN_DEVICE": "device",
-    "FACEGEN_AMP": "amp",
-    "FACEGEN_COMPILE": "compile_mode",
-    "FACEGEN_OUTPUT_DIR": "output_dir",
+    "FACEGEN_PROFILE": "profile",         # smoke / quick / report
+    "FACEGEN_DATASET": "dataset",         # synthetic-faces, celeba
+    "FACEGEN_DATA_DIR": "data_dir",       # data/celeba
+    "FACEGEN_IMAGE_SIZE": "image_size",   # 32
+    "FACEGEN_EPOCHS": "epochs",           # 1
+    "FACEGEN_BATCH_SIZE": "batch_size",   # 16
+    "FACEGEN_LIMIT": "limit",             # 64 (first N images; none for all)
+    "FACEGEN_SEED": "seed",               # 0
+    "FACEGEN_DEVICE": "device",           # auto, cpu, cuda, cuda:1, mps
+    "FACEGEN_AMP": "amp",                 # bf16 (GPU autocast; off: float32)
+    "FACEGEN_COMPILE": "compile_mode",    # reduce-overhead (torch.compile; none)
+    "FACEGEN_OUTPUT_DIR": "output_dir",   # outputs (each notebook writes into its own sub-folder)
 }
 _ENV_INT = {"image_size", "epochs", "batch_size", "limit", "seed"}
 _ENV_NONE = {("limit", "none"), ("limit", "all"), *(("compile_mode", w) for w in ("none", "off", "0", "false"))}
