@@ -1,7 +1,8 @@
 """The "what this run shows" sentences of the notebooks, computed from their tables of numbers.
 
 Each notebook ends by comparing the report's conclusions with its own run. The rules that turn numbers into a
-verdict live here, with their thresholds named, so they are tested once and read the same in every run:
+verdict live here, with their thresholds named, so they are tested once and read the same in every run; each takes
+plain pandas objects, dicts and numbers (never a trainer) and returns the lines the student reads:
 
 - notebook 01 (anime faces, GAN / VAE / WGAN / WGAN-GP): :func:`model_comparison`, from the ``scores`` table of
   :func:`facegen_utils.metrics.evaluate`, the :func:`edge_strength` of real and generated faces and each model's
@@ -10,9 +11,6 @@ verdict live here, with their thresholds named, so they are tested once and read
   prior) tests the report's "gamma and shifted normals repeat images", :func:`noise_study_summary` sums it up;
 - notebook 05 (CelebA DCGAN): :func:`quality_over_epochs` on the scores at the strip's epochs tests the report's
   "the quality stagnates".
-
-Every function takes plain pandas objects, dicts and numbers (never a trainer), and returns the lines the student
-reads; the notebooks print them.
 """
 from __future__ import annotations
 
@@ -22,12 +20,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BEST_PRIORS", "SATURATED_DUPLICATE_SHARE",
-    "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
-    "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
-    "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share", "quality_over_epochs",
-]
+__all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BEST_PRIORS", "SATURATED_DUPLICATE_SHARE",
+           "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
+           "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
+           "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
+           "quality_over_epochs"]
 
 # --- notebook 01: GAN, VAE, WGAN and WGAN-GP on anime faces (report 000) -------------------------------------------
 
@@ -48,9 +45,7 @@ def edge_strength(images: Any, value_range: Sequence[float]) -> float:
 
 def count_generator_updates(history: pd.DataFrame, steps: int) -> int:
     """Generator steps taken: the rows of a loss history with a ``loss_G`` (a VAE, without one, steps every batch)."""
-    if "loss_G" in history:
-        return int(history["loss_G"].notna().sum())
-    return int(steps)
+    return int(history["loss_G"].notna().sum()) if "loss_G" in history else int(steps)
 
 
 def fid_ranking(scores: pd.DataFrame) -> str:
@@ -63,35 +58,32 @@ def fid_ranking(scores: pd.DataFrame) -> str:
 def sharpness_flags(sharpness: Mapping[str, float], models: Sequence[str]) -> tuple[list[str], list[str]]:
     """The models blurrier and noisier than the real images (``sharpness["real"]``), by edge strength."""
     real = sharpness["real"]
-    blurry = [v for v in models if sharpness[v] < BLURRY_BELOW * real]
-    noisy = [v for v in models if sharpness[v] > NOISY_ABOVE * real]
-    return blurry, noisy
+    return ([v for v in models if sharpness[v] < BLURRY_BELOW * real],
+            [v for v in models if sharpness[v] > NOISY_ABOVE * real])
 
 
-def _wgan_comparison(scores: pd.DataFrame, epochs: Mapping[str, int]) -> str | None:
-    """Which of the two WGANs (weight clipping, gradient penalty) reaches the lower FID, or None without both."""
+def _wgan_comparison(scores: pd.DataFrame, epochs: Mapping[str, int]) -> list[str]:
+    """Which of the two WGANs (weight clipping, gradient penalty) reaches the lower FID: one line, none without both."""
     if not {"wgan", "wgan-gp"} <= set(scores.index):
-        return None
+        return []
     better = "gradient penalty" if scores.loc["wgan-gp", "fid"] < scores.loc["wgan", "fid"] else "weight clipping"
     clip, gp = epochs.get("wgan"), epochs.get("wgan-gp")
     after = (f"{clip} epochs" if clip == gp or gp is None
              else f"{clip} (weight clipping) and {gp} (gradient penalty) epochs")
-    return f"Between the two WGANs, the {better} version reaches the lower FID after {after}."
+    return [f"Between the two WGANs, the {better} version reaches the lower FID after {after}."]
 
 
 def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, epochs: Mapping[str, int],
                      generator_updates: Mapping[str, int], n_critic: Mapping[str, int]) -> list[str]:
     """Notebook 01's conclusions: FID ranking, blur and noise, generator updates, mode collapse, WGAN vs WGAN-GP.
 
-    ``scores`` has one row per model (``fid``, ``features``, ``collapsed``, ``diversity_ratio``,
-    ``duplicate_share``); ``sharpness`` the edge strength of ``"real"`` and of every model; ``epochs``,
-    ``generator_updates`` and ``n_critic`` one value per trained model, in training order.
-    """
+    ``scores`` has one row per model (``fid``, ``features``, ``collapsed``, ``diversity_ratio``, ``duplicate_share``);
+    ``sharpness`` the edge strength of ``"real"`` and of every model; ``epochs``, ``generator_updates`` and
+    ``n_critic`` one value per trained model, in training order."""
     models = list(epochs)
     lines = [fid_ranking(scores)]
-    real_edges = sharpness["real"]
     blurry, noisy = sharpness_flags(sharpness, models)
-    lines.append((f"Edge strength of the real faces {real_edges:.3f}; "
+    lines.append((f"Edge strength of the real faces {sharpness['real']:.3f}; "
                   + ", ".join(f"{v} {sharpness[v]:.3f}" for v in models) + ". "
                   + (f"Blurrier than the data: {', '.join(blurry)}. " if blurry else "")
                   + (f"Noisier than the data: {', '.join(noisy)}." if noisy else "")).rstrip())
@@ -108,10 +100,7 @@ def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, ep
     duplicates = ", ".join(f"{v} {scores.loc[v, 'duplicate_share']:.0%}" for v in scores.index)
     lines.append("The mode-collapse check flags: " + (", ".join(collapsed) if collapsed else "none of the models")
                  + f" (diversity of the samples relative to the data: {ratios}; near-duplicates: {duplicates}).")
-    wgans = _wgan_comparison(scores, epochs)
-    if wgans is not None:
-        lines.append(wgans)
-    return lines
+    return lines + _wgan_comparison(scores, epochs)
 
 
 # --- notebook 04: DCGAN on Monet paintings, does the noise distribution matter? (report 003) ----------------------
@@ -166,15 +155,13 @@ def noise_study_verdict(study: pd.DataFrame, *, profile: str, iterations: int) -
     """Test the report's "gamma and shifted normals repeat images" on the study table (one row per prior).
 
     ``study`` needs ``duplicate_share``, ``diversity_ratio``, ``pixel_diversity`` and ``fid``; ``profile`` and
-    ``iterations`` (per prior) only go into the sentence.
-    """
+    ``iterations`` (per prior) only go into the sentence."""
     flagged = _present(study, REPORT_REPEATING_PRIORS)
     symmetric = _present(study, REPORT_BEST_PRIORS)
     saturated = bool(study["duplicate_share"].min() > SATURATED_DUPLICATE_SHARE)
-    lines: list[str] = []
-    if saturated:
-        lines += ["Every run has a near-duplicate for almost every sample (the runs are short and the samples still "
-                  "alike), so the duplicate share cannot separate them here; the two diversities still can.", ""]
+    lines = [] if not saturated else [
+        "Every run has a near-duplicate for almost every sample (the runs are short and the samples still alike), so "
+        "the duplicate share cannot separate them here; the two diversities still can.", ""]
     repeats: dict[str, bool] = {}
     if symmetric and study.loc[symmetric, "diversity_ratio"].max() < NOT_TESTABLE_DIVERSITY:
         verdict = "not testable in this run"
@@ -183,18 +170,15 @@ def noise_study_verdict(study: pd.DataFrame, *, profile: str, iterations: int) -
                      "distributions repeat more than others.")
     elif flagged and symmetric:
         base_dup = study.loc[symmetric, "duplicate_share"].max()
-        base_div = study.loc[symmetric, "diversity_ratio"].min()
-        base_pix = study.loc[symmetric, "pixel_diversity"].min()
+        base_div, base_pix = study.loc[symmetric, ["diversity_ratio", "pixel_diversity"]].min()
         for spec in flagged:
-            dup, div, pix = (float(v) for v in study.loc[spec, ["duplicate_share", "diversity_ratio",
-                                                                 "pixel_diversity"]])
+            dup, div, pix = study.loc[spec, ["duplicate_share", "diversity_ratio", "pixel_diversity"]].astype(float)
             repeats[spec] = bool((not saturated and dup > base_dup + DUPLICATE_MARGIN)
                                  or div < DIVERSITY_DROP * base_div or pix < DIVERSITY_DROP * base_pix)
             lines.append(f"{spec}: {dup:.0%} near-duplicates, diversity {div:.3f}x the data's, pixel diversity "
                          f"{pix:.3f} (U(-1, 1) and N(0, 1): at most {base_dup:.0%}, at least {base_div:.3f}x and "
                          f"{base_pix:.3f}) -> "
-                         + ("less varied, as the report saw" if repeats[spec] else
-                            "as varied as the symmetric priors"))
+                         + ("less varied, as the report saw" if repeats[spec] else "as varied as the symmetric priors"))
         found = list(repeats.values())
         verdict = "reproduced" if all(found) else "refuted" if not any(found) else "partly reproduced"
         lines += ["", f"The report's finding that these priors repeat images is {verdict} in this run "
@@ -233,12 +217,8 @@ LEVELLED_OFF_SHARE = 0.15
 
 def last_interval_share(fids: pd.Series) -> float | None:
     """Share of the whole FID improvement (first score to best) made in the last interval; None if none was made."""
-    if len(fids) < 2:
-        return None
-    gain = fids.iloc[0] - fids.min()
-    if not gain > 0:
-        return None
-    return float((fids.iloc[-2] - fids.iloc[-1]) / gain)
+    gain = fids.iloc[0] - fids.min() if len(fids) > 1 else 0.0
+    return float((fids.iloc[-2] - fids.iloc[-1]) / gain) if gain > 0 else None
 
 
 def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> list[str]:
@@ -246,8 +226,7 @@ def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> lis
 
     ``scores`` has one row per scored epoch (``epoch``, ``fid``, ``features``, ``duplicate_share``,
     ``diversity_ratio``, ``collapsed``); ``final`` the last epoch's mean ``loss_D``, ``loss_G``, ``d_real`` and
-    ``d_fake`` (a row of the trainer's epoch history).
-    """
+    ``d_fake`` (a row of the trainer's epoch history)."""
     fids = scores.set_index("epoch")["fid"]
     lines = [f"- FID at epochs {', '.join(str(e) for e in fids.index)}: "
              f"{', '.join(f'{v:.2f}' for v in fids)} ({scores['features'].iloc[0]} features)."]

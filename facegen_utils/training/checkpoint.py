@@ -3,9 +3,8 @@
 A checkpoint is one dict of tensors and plain containers (no pickled objects), so loading it never runs code:
 the networks' and optimisers' state dicts, the GradScaler, the random-number states, epoch and step, the loss
 history, the fixed latent grid, and the run specification (``config``: the TrainConfig, ``model_spec``: what rebuilds
-the networks, ``data_spec``: the dataset, absent before format 2) with the package version.
-It is first written to a temporary file in the same folder and then renamed over the old one, so a crash while
-saving leaves the previous checkpoint intact.
+the networks, ``data_spec``: the dataset, absent before format 2) with the package version. It is written to a
+temporary file in the same folder, then renamed over the old one: a crash while saving leaves the previous intact.
 """
 from __future__ import annotations
 
@@ -47,7 +46,6 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
-
     return atomic_write(path, write)
 
 
@@ -87,13 +85,11 @@ def load(path: str | Path, *, map_location: str | torch.device | None = "cpu") -
 def rng_state(device: torch.device) -> dict[str, Any]:
     """The random-number states of Python, NumPy, torch (CPU) and the GPUs, as plain containers and tensors."""
     np_state = np.random.get_state(legacy=False)
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                  "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                  "gauss": float(np_state["gauss"])},
-        "torch": torch.get_rng_state(),
-    }
+    state: dict[str, Any] = {"python": random.getstate(),
+                             "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                                       "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                                       "gauss": float(np_state["gauss"])},
+                             "torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -123,8 +119,7 @@ def stored_config(state: dict[str, Any], path: str | Path, overrides: dict[str, 
     from facegen_utils.spec import TrainConfig
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    dropped = sorted(set(state["config"]) - fields)
-    if dropped:
+    if dropped := sorted(set(state["config"]) - fields):
         logger.warning("%s: ignoring config entries this version does not know: %s", path, ", ".join(dropped))
     stored = {k: tuple(v) if k == "betas" else v for k, v in state["config"].items() if k in fields}
     return TrainConfig.from_dict({**stored, **(overrides or {})})
@@ -137,8 +132,7 @@ def build_models(spec: dict[str, Any]) -> Any:
     return ModelSpec(**spec).build()
 
 
-def load_generator(checkpoint_path: str | Path, *, map_location: str | torch.device = "cpu",
-                   ema: bool = True) -> Any:
+def load_generator(checkpoint_path: str | Path, *, map_location: str | torch.device = "cpu", ema: bool = True) -> Any:
     """The trained networks of a checkpoint as a ModelSet in eval mode; G holds the EMA weights if asked and saved."""
     from facegen_utils.models import load_state_dict_checked
 

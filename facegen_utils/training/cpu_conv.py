@@ -1,19 +1,17 @@
 """Weight gradients of small convolution layers as one matrix product, for training on the CPU.
 
-oneDNN computes the input gradient and the forward pass of DCGAN's convolutions close to the CPU's matrix-product
-speed, but its weight gradient slows down where one side of the layer has very few positions: the critic's
-8×8 → 4×4 convolution and the generator's 4×4 → 8×8 transposed convolution reach about half of it. There the weight
-gradient is a single product of two small matrices: the output gradient (one row per image and position, channels
-last, so no copy) times the input patches (one row per image and position, kernel taps and channels as columns).
-The patches are built for a few images at a time (``PATCH_BYTES``) so they are still in the cache when the product
-reads them, and the partial products add up. That runs close to the matrix-product rate: 1.3-2x faster than oneDNN
-for these layers (benchmarks/README.md).
+oneDNN runs the forward pass and the input gradient of DCGAN's convolutions close to the CPU's matrix-product speed,
+but its weight gradient reaches about half of it where one side of the layer has very few positions (the critic's
+8×8 → 4×4 convolution, the generator's 4×4 → 8×8 transposed convolution). There the weight gradient is one product
+of two small matrices: the output gradient (a row per image and position, channels last, so no copy) times the input
+patches (a row per image and position, kernel taps and channels as columns), built a few images at a time
+(``PATCH_BYTES``) so they are still in the cache when the product reads them; the partial products add up. That runs
+close to the matrix-product rate: 1.3-2x faster than oneDNN for these layers (benchmarks/README.md).
 
-:func:`gemm_weight_grad` switches a network's qualifying layers to :class:`GemmConv2d` /
-:class:`GemmConvTranspose2d` for a block (the :class:`~facegen_utils.training.Trainer` does it around its CPU
-training steps): subclasses with the same parameters and ``state_dict``, whose ``forward`` computes the same values
-with the same oneDNN call and whose backward differs only in the weight gradient's rounding. Outside the block the
-layers are plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` again. The layers fall back to the plain path for anything
+:func:`gemm_weight_grad` switches a network's qualifying layers to :class:`GemmConv2d` / :class:`GemmConvTranspose2d`
+for a block (the :class:`~facegen_utils.training.Trainer` does it around its CPU training steps): subclasses with the
+same parameters, ``state_dict`` and oneDNN forward, whose backward differs only in the weight gradient's rounding;
+outside the block they are plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` again. They take the plain path for anything
 but float32 CPU tensors without autocast, and inside ``torch.compile``.
 """
 from __future__ import annotations
@@ -44,16 +42,10 @@ def _patches(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], 
     column, channel), i.e. the layout of a channels-last weight."""
     n, c = x.shape[:2]
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_hw
-    padded = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
-    padded = padded.contiguous(memory_format=torch.channels_last)
+    padded = (F.pad(x, (pw, pw, ph, ph)) if ph or pw else x).contiguous(memory_format=torch.channels_last)
     s_n, s_c, s_h, s_w = padded.stride()
     windows = padded.as_strided((n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c))
     return windows.reshape(n * oh * ow, kh * kw * c)
-
-
-def _rows(t: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) as a (N*H*W, C) matrix: a view for channels-last tensors, a copy otherwise."""
-    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
 def weight_gradient(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
@@ -68,7 +60,9 @@ def weight_gradient(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor, s
     chunk = max(1, PATCH_BYTES // (row_bytes * out_hw[0] * out_hw[1]))
     product = None
     for small_part, large_part in zip(small.split(chunk), large.split(chunk)):
-        rows, patches = _rows(small_part).t(), _patches(large_part, kernel, stride, padding, out_hw)
+        # (N, C, H, W) as a (C, N*H*W) matrix: a view of channels-last tensors, a copy otherwise
+        rows = small_part.permute(0, 2, 3, 1).reshape(-1, small_part.shape[1]).t()
+        patches = _patches(large_part, kernel, stride, padding, out_hw)
         product = rows @ patches if product is None else product.addmm_(rows, patches)
     result = product.view(weight.shape[0], kernel[0], kernel[1], -1).permute(0, 3, 1, 2)
     return result.contiguous() if weight.is_contiguous() else result
@@ -78,17 +72,13 @@ class _GemmConvFunction(torch.autograd.Function):
     """A 2-D convolution (or transposed convolution): oneDNN forward and input gradient, GEMM weight gradient."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                stride: tuple[int, int], padding: tuple[int, int], output_padding: tuple[int, int] | None
-                ) -> torch.Tensor:
-        transposed = output_padding is not None
-        if transposed:
-            out = F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
-        else:
-            out = F.conv2d(x, weight, bias, stride, padding)
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
+                padding: tuple[int, int], output_padding: tuple[int, int] | None) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, output_padding, bias is not None)
-        return out
+        if output_padding is not None:  # transposed
+            return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+        return F.conv2d(x, weight, bias, stride, padding)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -130,8 +120,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if _plain_path(input) or output_size is not None:
             return super().forward(input, output_size)
-        return _GemmConvFunction.apply(input, self.weight, self.bias, self.stride, self.padding,
-                                       self.output_padding)
+        return _GemmConvFunction.apply(input, self.weight, self.bias, self.stride, self.padding, self.output_padding)
 
     def _get_name(self) -> str:
         return "ConvTranspose2d"
@@ -142,15 +131,11 @@ _SWAPS = {nn.Conv2d: GemmConv2d, nn.ConvTranspose2d: GemmConvTranspose2d}
 
 def qualifies(layer: nn.Module, input_hw: tuple[int, int]) -> bool:
     """Whether the GEMM weight gradient is used for ``layer`` when its input is ``input_hw`` pixels."""
-    if type(layer) not in _SWAPS or layer.groups != 1 or layer.dilation != (1, 1) or layer.padding_mode != "zeros":
+    if (type(layer) not in _SWAPS or layer.groups != 1 or layer.dilation != (1, 1) or layer.padding_mode != "zeros"
+            or isinstance(layer.padding, str)):  # padding "same"/"valid": resolved by the plain path only
         return False
-    if isinstance(layer.padding, str):  # "same"/"valid": resolved by the plain path only
-        return False
-    if isinstance(layer, nn.ConvTranspose2d):
-        small = input_hw
-    else:
-        small = tuple((size + 2 * p - k) // s + 1
-                      for size, p, k, s in zip(input_hw, layer.padding, layer.kernel_size, layer.stride))
+    small = input_hw if isinstance(layer, nn.ConvTranspose2d) else tuple(
+        (size + 2 * p - k) // s + 1 for size, p, k, s in zip(input_hw, layer.padding, layer.kernel_size, layer.stride))
     return small[0] * small[1] <= MAX_POSITIONS
 
 
@@ -160,7 +145,6 @@ def _input_sizes(network: nn.Module, example: torch.Tensor) -> dict[nn.Module, t
 
     def record(layer: nn.Module, args: tuple[Any, ...]) -> None:
         sizes[layer] = tuple(args[0].shape[-2:])
-
     hooks = [layer.register_forward_pre_hook(record) for layer in network.modules() if type(layer) in _SWAPS]
     try:
         with torch.no_grad():

@@ -1,11 +1,11 @@
 """Serving training batches: the whole dataset as one uint8 tensor, indexed in a seeded order every epoch.
 
-Decoding JPEGs every epoch costs more than a small model's training step, so the engine asks the dataset once for
-all its images as uint8 (``ds.to_uint8()``), keeps them on the GPU when they fit (else in CPU memory, copied per
-batch through pinned memory), and converts each batch to float on the device. The order of epoch ``e`` is a
-permutation seeded by (seed, e) alone, so a resumed run sees the same batches; with several processes each rank
-takes its own strided share of it (the rule of ``torch.utils.data.DistributedSampler``). Datasets without
-``to_uint8`` go through a ``DataLoader`` that follows the same order.
+Decoding JPEGs every epoch costs more than a small model's training step, so the engine asks the dataset once for all
+its images as uint8 (``ds.to_uint8()``), keeps them on the GPU when they fit (else in CPU memory, copied per batch
+through pinned memory) and converts each batch to float on the device. The order of epoch ``e`` is a permutation seeded
+by (seed, e) alone, so a resumed run sees the same batches; with several processes each rank takes its own strided share
+of it (the rule of ``torch.utils.data.DistributedSampler``). Datasets without ``to_uint8`` go through a ``DataLoader``
+in the same order.
 """
 from __future__ import annotations
 
@@ -40,18 +40,13 @@ class BatchSource:
         self.images: torch.Tensor | None = None
         self.dataset: Dataset | None = None
         if isinstance(data, torch.Tensor):
-            self.images = _checked_uint8(data)
+            self.images = _checked_uint8(data)[:limit]
         elif hasattr(data, "to_uint8"):
-            self.images = _checked_uint8(data.to_uint8(progress=progress))
+            self.images = _checked_uint8(data.to_uint8(progress=progress))[:limit]
         elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-            self.dataset = data
+            self.dataset = data if limit is None else Subset(data, range(min(limit, len(data))))
         else:
             raise TypeError(f"data must be a torch Dataset or a uint8 tensor (N, 3, H, W), got {type(data).__name__}.")
-        if limit is not None:
-            if self.images is not None:
-                self.images = self.images[:limit]
-            else:
-                self.dataset = Subset(self.dataset, range(min(limit, len(self.dataset))))
         self.size = len(self.images) if self.images is not None else len(self.dataset)
         self.steps_per_epoch = self.size // (batch_size * world_size)
         if self.steps_per_epoch == 0:
@@ -60,19 +55,15 @@ class BatchSource:
 
         self.value_range = tuple(value_range)
         self.source_range = tuple(getattr(data, "value_range", value_range))  # float datasets: their own range
-        if self.images is not None:
-            self._place_images(gpu_dataset)
+        self._place_images(gpu_dataset)
 
     def _place_images(self, mode: str) -> None:
-        if self.device.type != "cuda" or mode == "off":
+        if self.images is None or self.device.type != "cuda" or mode == "off":
             return
-        if mode == "auto":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            if self.images.nbytes > GPU_SHARE * free:
-                logger.info("keeping the %.2f GiB of uint8 images in CPU memory (more than %d%% of the GPU's free "
-                            "memory); batches are copied through pinned memory", self.images.nbytes / 2**30,
-                            GPU_SHARE * 100)
-                return
+        if mode == "auto" and self.images.nbytes > GPU_SHARE * torch.cuda.mem_get_info(self.device)[0]:  # free bytes
+            logger.info("keeping the %.2f GiB of uint8 images in CPU memory (more than %d%% of the GPU's free memory); "
+                        "batches are copied through pinned memory", self.images.nbytes / 2**30, GPU_SHARE * 100)
+            return
         self.images = self.images.to(self.device)
 
     def __len__(self) -> int:
@@ -99,21 +90,17 @@ class BatchSource:
         if self.images is None:
             yield from self._from_loader(batches)
             return
-        batches = batches.to(self.images.device)
-        for idx in batches:
+        for idx in batches.to(self.images.device):
             batch = self.images.index_select(0, idx)
             if batch.device != self.device:
-                if self.device.type == "cuda":
-                    batch = batch.pin_memory()
-                batch = batch.to(self.device, non_blocking=True)
+                batch = (batch.pin_memory() if self.device.type == "cuda" else batch).to(self.device, non_blocking=True)
             yield self._to_float(batch)
 
     def _from_loader(self, batches: torch.Tensor) -> Iterator[torch.Tensor]:
         loader = DataLoader(self.dataset, batch_sampler=batches.tolist(), num_workers=self.num_workers,
                             pin_memory=self.device.type == "cuda")
         for batch in loader:
-            if isinstance(batch, (tuple, list)):
-                batch = batch[0]
+            batch = batch[0] if isinstance(batch, (tuple, list)) else batch
             yield self._to_float(batch.to(self.device, non_blocking=True))
 
     def _to_float(self, batch: torch.Tensor) -> torch.Tensor:

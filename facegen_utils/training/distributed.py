@@ -3,11 +3,10 @@
 ``torchrun`` starts one process per GPU and sets RANK, WORLD_SIZE and LOCAL_RANK. The engine then joins the
 process group (NCCL on GPUs, gloo on CPUs), wraps the networks in DistributedDataParallel (gradients are averaged
 across processes in every backward pass, so the weights stay identical), gives each rank its own share of every
-epoch, and lets rank 0 alone log, draw progress grids and write checkpoints.
-
-BatchNorm running statistics are buffers, not gradients: DDP copies rank 0's buffers to the others before every
-forward pass, and the engine broadcasts them once more at the end of each epoch so that all ranks hold the same
-state when rank 0 writes its checkpoint.
+epoch, and lets rank 0 alone log, draw progress grids and write checkpoints. BatchNorm running statistics are
+buffers, not gradients: DDP copies rank 0's buffers to the others before every forward pass, and the engine
+broadcasts them once more at the end of each epoch so that all ranks hold the same state when rank 0 writes its
+checkpoint.
 """
 from __future__ import annotations
 
@@ -42,8 +41,7 @@ class DistInfo:
 
 
 def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if text is None or text == "":
+    if not (text := os.environ.get(name)):
         return default
     try:
         return int(text)

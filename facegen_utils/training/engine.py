@@ -1,17 +1,15 @@
 """The Trainer: one loop for every registered objective, on a CPU, a GPU or several GPUs.
 
-The Trainer owns the loop, the optimiser steps, mixed precision, checkpoints and events; what is minimised comes
-from the run's objective (:mod:`facegen_utils.training.objectives`), which it asks for the networks that step on
-each batch and for their losses. One iteration takes one batch of real images.
+The Trainer owns the loop, the optimiser steps, mixed precision, checkpoints and events; the run's objective
+(:mod:`facegen_utils.training.objectives`) names the networks that step on each batch (one iteration, one batch of
+real images) and gives their losses. Several processes (``torchrun``): see :mod:`facegen_utils.training.distributed`;
+networks an objective needs outside DDP (the critic of the generator step, its weights frozen) run bare or compiled.
 
 Reproducibility: the weights are initialised from ``seed`` (:meth:`Trainer.from_spec`), the data order of an epoch
 depends on (seed, epoch), the latents and gradient-penalty mixing of an iteration on (seed, rank, step), and
 everything else random (dropout, the VAE's sampling) on torch's global generator, seeded with ``seed + rank`` when a
-run starts and saved in every checkpoint. So a run resumed from a checkpoint repeats bit for bit on a CPU what an
+run starts and saved in every checkpoint: a run resumed from a checkpoint repeats bit for bit on a CPU what an
 uninterrupted run does.
-
-Several processes (``torchrun``): see :mod:`facegen_utils.training.distributed`. Networks that an objective needs
-outside DDP (the critic of the generator step, whose weights are frozen) run bare or only compiled.
 """
 from __future__ import annotations
 
@@ -56,11 +54,9 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, epoch: int, step: int, values: dict[str, float], checkpoint_path: Path | None) -> None:
         self.epoch, self.step, self.values, self.checkpoint = epoch, step, values, checkpoint_path
         bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-        if checkpoint_path is not None:
-            where = (f"the last good checkpoint is {checkpoint_path} (not overwritten); resume from it, e.g. with a "
-                     f"lower learning rate")
-        else:
-            where = "no checkpoint had been written; set out_dir (and checkpoint_every) to keep one"
+        where = (f"the last good checkpoint is {checkpoint_path} (not overwritten); resume from it, e.g. with a lower "
+                 "learning rate" if checkpoint_path is not None
+                 else "no checkpoint had been written; set out_dir (and checkpoint_every) to keep one")
         super().__init__(f"non-finite loss at epoch {epoch}, step {step} ({bad}); training stopped: {where}.")
 
 
@@ -79,21 +75,18 @@ class Trainer:
         self.device = resolve_device(config.device, local_rank=self.dist.local_rank)
         distributed.init(self.dist, self.device)
         self._configure_backends()
-
         self.channels_last = self._use_channels_last()
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         for module in self._modules.values():
             module.to(self.device, memory_format=memory_format).train()
         self.batches = BatchSource(data, batch_size=config.batch_size, value_range=models.value_range,
                                    device=self.device, seed=config.seed, rank=self.dist.rank,
-                                   world_size=self.dist.world_size, limit=config.limit,
-                                   gpu_dataset=config.gpu_dataset, num_workers=config.num_workers,
-                                   progress=self.is_main)
+                                   world_size=self.dist.world_size, limit=config.limit, gpu_dataset=config.gpu_dataset,
+                                   num_workers=config.num_workers, progress=self.is_main)
         if self.batches.image_shape != models.image_shape:
             raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
                              f"{models.name!r} makes {models.image_shape}; load the data with the model's image "
                              f"size (RunSpec.load_dataset does), or build the model at the data's.")
-
         self.optimizers = {role: self._make_optimizer(role, module) for role, module in self._modules.items()}
         self.objective.attach(self._modules, self.optimizers)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
@@ -104,7 +97,6 @@ class Trainer:
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
-
         self.epoch = 0  # epochs completed
         self.step = 0   # iterations (batches) completed
         self.samples: dict[int, Any] = {}
@@ -118,21 +110,18 @@ class Trainer:
             where = "GPU" if self.batches.images is not None and self.batches.images.is_cuda else "CPU"
             logger.info("%s (%s) on %s: %d images (%s memory), %d iterations per epoch%s",
                         models.name, config.objective, describe_device(self.device), self.batches.size, where,
-                        self.steps_per_epoch,
-                        f", {self.dist.world_size} processes" if self.dist.enabled else "")
+                        self.steps_per_epoch, f", {self.dist.world_size} processes" if self.dist.enabled else "")
 
     @classmethod
     def from_spec(cls, spec: RunSpec, data: Any = None) -> "Trainer":
         """A trainer for a run specification: the networks built from its seed, its data unless ``data`` is given."""
-        return cls(spec.build_models(), spec.load_dataset() if data is None else data, spec.train,
-                   data_spec=spec.data)
+        return cls(spec.build_models(), spec.load_dataset() if data is None else data, spec.train, data_spec=spec.data)
 
     @property
     def spec(self) -> RunSpec:
         """This run as a RunSpec (the data part as given, else the default)."""
         return RunSpec(self.data_spec or DataSpec(), self.models.spec, self.config)
 
-    # ------------------------------------------------------------------------------------------ set-up
     def _configure_backends(self) -> None:
         if self.config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -148,9 +137,8 @@ class Trainer:
     def _use_channels_last(self) -> bool:
         """config.channels_last, or when None: on for networks with convolutions on the CPU and CUDA.
 
-        oneDNN's convolutions on the CPU run ~10 % faster on NHWC tensors (DCGAN-64, benchmarks/README.md) and
-        tensor cores want them; fully-connected networks gain nothing.
-        """
+        oneDNN's CPU convolutions run ~10 % faster on NHWC tensors (DCGAN-64, benchmarks/README.md), tensor cores
+        want them; fully-connected networks gain nothing."""
         if self.config.channels_last is not None:
             return self.config.channels_last
         convolutional = any(isinstance(layer, nn.modules.conv._ConvNd)
@@ -186,12 +174,10 @@ class Trainer:
 
         def compiled(module: nn.Module) -> nn.Module:
             return torch.compile(module, mode=mode) if self.config.compile else module
-
         self._nets = {role: compiled(distributed.wrap(module, self.device, self.dist))
                       for role, module in self._modules.items()}
         self._plain = {role: compiled(self._modules[role]) for role in self.objective.plain_roles}
 
-    # ------------------------------------------------------------------------------------------ public API
     @property
     def is_main(self) -> bool:
         """True on the process that logs and writes files (always, without torchrun)."""
@@ -243,8 +229,7 @@ class Trainer:
         try:
             with cpu_conv.gemm_weight_grad(self._gemm_layers):
                 while self.epoch < target:
-                    images_per_second = self._train_epoch(bar)
-                    self._finish_epoch(target, images_per_second)
+                    self._finish_epoch(target, images_per_second=self._train_epoch(bar))
         except KeyboardInterrupt:
             self._save_after_interrupt()
             raise
@@ -256,10 +241,7 @@ class Trainer:
     def sample(self, n: int = 64, *, seed: int | None = None, prior: str | None = None) -> torch.Tensor:
         """``n`` images (on the CPU, in G's value range) from the EMA generator if kept, else from G."""
         generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
+        generator.manual_seed(generator.seed() if seed is None else seed)  # seed(): a non-deterministic seed
         z = noise.parse(prior or self.config.prior).sample(n, self.models.latent_dim, generator=generator)
         return self._generate(z)
 
@@ -279,15 +261,13 @@ class Trainer:
         networks = {role: module.state_dict() for role, module in self._modules.items()}
         if self.G_ema is not None:
             networks["G_ema"] = self.G_ema.state_dict()
-        return {
-            "format": checkpoint.FORMAT, "version": __version__, "torch_version": str(torch.__version__),
-            "model_spec": checkpoint.model_spec(self.models), "config": dataclasses.asdict(self.config),
-            "data_spec": dataclasses.asdict(self.data_spec) if self.data_spec is not None else None,
-            "epoch": self.epoch, "step": self.step, "models": networks,
-            "optimizers": {role: opt.state_dict() for role, opt in self.optimizers.items()},
-            "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state(self.device),
-            "history": self._log.state_dict(), "fixed_z": self.fixed_z,
-        }
+        return {"format": checkpoint.FORMAT, "version": __version__, "torch_version": str(torch.__version__),
+                "model_spec": checkpoint.model_spec(self.models), "config": dataclasses.asdict(self.config),
+                "data_spec": dataclasses.asdict(self.data_spec) if self.data_spec is not None else None,
+                "epoch": self.epoch, "step": self.step, "models": networks,
+                "optimizers": {role: opt.state_dict() for role, opt in self.optimizers.items()},
+                "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state(self.device),
+                "history": self._log.state_dict(), "fixed_z": self.fixed_z}
 
     def resume(self, path: str | Path, *, map_location: str | torch.device | None = None) -> "Trainer":
         """Load a checkpoint into this trainer (same architecture and objective); ``fit`` then continues."""
@@ -297,10 +277,8 @@ class Trainer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, data: Any = None, *, config_overrides: dict[str, Any] | None = None,
                         map_location: str | torch.device | None = None) -> "Trainer":
-        """Rebuild the networks and the trainer of a checkpoint (its config, updated by ``config_overrides``).
-
-        ``data`` defaults to the dataset the checkpoint's run specification names (format 2 and later).
-        """
+        """Rebuild the networks and the trainer of a checkpoint (its config, updated by ``config_overrides``);
+        ``data`` defaults to the dataset the checkpoint's run specification names (format 2 and later)."""
         state = checkpoint.load(path, map_location=map_location or "cpu")
         config = checkpoint.stored_config(state, path, config_overrides)
         data_spec = DataSpec(**state["data_spec"]) if state.get("data_spec") else None
@@ -314,7 +292,6 @@ class Trainer:
         trainer._load_state(state, Path(path))
         return trainer
 
-    # ------------------------------------------------------------------------------------------ the loop
     def _train_epoch(self, bar: tqdm) -> float:
         """Train the rest of the current epoch; return the images per second (all processes)."""
         first = min(max(self.step - self.epoch * self.steps_per_epoch, 0), self.steps_per_epoch)
@@ -324,10 +301,9 @@ class Trainer:
             self._noise.manual_seed(derive_seed(self.config.seed, _NOISE_STREAM, self.dist.rank, self.step))
             if self._cuda_graphs:  # the previous iteration's graph outputs may now be overwritten
                 torch.compiler.cudagraph_mark_step_begin()
-            stats = self._train_step(self._augment(real), index)
+            self._last_stats = stats = self._train_step(self._augment(real), index)
             self.scaler.update()
             self.step += 1
-            self._last_stats = stats
             self._log.record(self.epoch + 1, self.step, stats)
             bar.update()
             if self.step % self.config.log_every == 0:
@@ -382,21 +358,18 @@ class Trainer:
 
     def _read_losses(self, bar: tqdm | None) -> None:
         """Copy the queued losses to the host; stop on a non-finite one; refresh the progress bar."""
-        bad = self._log.flush()
-        if bad is not None:
-            raise NonFiniteLossError(bad.epoch, bad.step, bad.values, self._last_checkpoint)
+        if (bad := self._log.flush()) is not None:
+            raise NonFiniteLossError(*bad, self._last_checkpoint)
         if bar is not None and len(self._log):
             self._postfix.update(self._log.latest())
-            bar.set_postfix({k: f"{v:.4g}" for k, v in self._postfix.items() if k.startswith("loss")},
-                            refresh=False)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in self._postfix.items() if k.startswith("loss")}, refresh=False)
 
     def _finish_epoch(self, target: int, images_per_second: float) -> None:
         """Log, write the CSVs and the progress grid, checkpoint, then fire on_epoch_end."""
         config, epoch = self.config, self.epoch
         distributed.broadcast_buffers([*self._modules.values(), *([self.G_ema] if self.G_ema else [])], self.dist)
         if self.is_main:
-            means = self._log.epoch_means()
-            if len(means):
+            if len(means := self._log.epoch_means()):
                 last = means.iloc[-1]
                 text = ", ".join(f"{c} {last[c]:.4f}" for c in self._log.columns if c.startswith("loss"))
                 logger.info("epoch %d/%d: %s (%.0f img/s)", epoch, target, text, images_per_second)
@@ -408,7 +381,6 @@ class Trainer:
             self.save_checkpoint()
         self._emit("on_epoch_end")
 
-    # ------------------------------------------------------------------------------------------ outputs
     def _generate(self, z: torch.Tensor, *, chunk: int = 256) -> torch.Tensor:
         """Images of the latents ``z`` (on the CPU, float32), made ``chunk`` at a time in eval mode."""
         G = self.G_ema if self.G_ema is not None else self.models.G
@@ -478,19 +450,16 @@ class Trainer:
         for fn in self._callbacks[event]:
             fn(self)
 
-    # ------------------------------------------------------------------------------------------ loading
     def _load_state(self, state: dict[str, Any], source: Path) -> None:
         from facegen_utils.models import ArchitectureMismatchError, load_state_dict_checked
 
-        spec, mine = state["model_spec"], checkpoint.model_spec(self.models)
         held, trained = ("{name!r} at image_size={image_size}, latent_dim={latent_dim}".format(**s)
-                         for s in (spec, mine))
+                         for s in (state["model_spec"], checkpoint.model_spec(self.models)))
         if held != trained:
             raise ArchitectureMismatchError(f"{source} holds {held}, but this trainer trains {trained}; rebuild the "
                                             f"model with Trainer.from_checkpoint({str(source)!r}, data) or start a "
                                             f"new run in another out_dir.")
-        roles = sorted(set(state["models"]) - {"G_ema"})
-        if roles != sorted(self._modules):
+        if (roles := sorted(set(state["models"]) - {"G_ema"})) != sorted(self._modules):
             raise ArchitectureMismatchError(f"{source} holds the networks {roles}, but this trainer trains "
                                             f"{sorted(self._modules)}; use a checkpoint of the same objective.")
         if "optimizers" not in state:
@@ -498,8 +467,7 @@ class Trainer:
                              f"optimiser and random-number states an exact resume needs; resume from the run's "
                              f"checkpoint.pt, keep complete copies with keep_checkpoints='full', or load these weights "
                              f"for sampling with facegen_utils.training.load_generator({str(source)!r}).")
-        stored_optimizer = state["config"].get("optimizer")
-        if stored_optimizer != self.config.optimizer:
+        if (stored_optimizer := state["config"].get("optimizer")) != self.config.optimizer:
             raise ValueError(f"{source} holds {stored_optimizer} optimiser states, but this trainer uses "
                              f"optimizer={self.config.optimizer!r}; resume with the same optimizer.")
         for role, module in self._modules.items():

@@ -2,22 +2,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["LossLog", "NonFinite"]
-
-
-@dataclass(frozen=True)
-class NonFinite:
-    """The first iteration whose losses were not all finite."""
-
-    epoch: int
-    step: int
-    values: dict[str, float]
+__all__ = ["LossLog"]
 
 
 class LossLog:
@@ -37,8 +27,8 @@ class LossLog:
         stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
         self._pending.append((epoch, step, tuple(values), stacked))
 
-    def flush(self) -> NonFinite | None:
-        """Copy the queued values to the host; stop at the first non-finite iteration and return it."""
+    def flush(self) -> tuple[int, int, dict[str, float]] | None:
+        """Copy the queued values to the host; stop at the first non-finite iteration: its (epoch, step, values)."""
         if not self._pending:
             return None
         flat = torch.cat([values for *_, values in self._pending]).cpu().double().numpy()
@@ -48,13 +38,12 @@ class LossLog:
         for epoch, step, names, _ in pending:
             row = flat[start:start + len(names)]
             start += len(names)
+            values = dict(zip(names, row.tolist()))
             if not np.isfinite(row).all():
-                return NonFinite(epoch, step, dict(zip(names, row.tolist())))
-            given = dict(zip(names, row.tolist()))
-            self._data["epoch"].append(epoch)
-            self._data["step"].append(step)
-            for name in self.columns:
-                self._data[name].append(given.get(name, math.nan))
+                return epoch, step, values
+            values.update(epoch=epoch, step=step)
+            for name, column in self._data.items():
+                column.append(values.get(name, math.nan))
         return None
 
     def latest(self) -> dict[str, float]:
@@ -71,8 +60,7 @@ class LossLog:
 
     def epoch_means(self) -> pd.DataFrame:
         """One row per epoch: its last step and the mean of every loss column (missing values skipped)."""
-        frame = self.frame
-        means = frame.groupby("epoch", as_index=False).agg({"step": "max", **{c: "mean" for c in self.columns}})
+        means = self.frame.groupby("epoch", as_index=False).agg({"step": "max", **{c: "mean" for c in self.columns}})
         return means.reset_index(drop=True)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -82,8 +70,7 @@ class LossLog:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Replace the history by the one of a checkpoint."""
-        missing = [k for k in self._data if k not in state]
-        if missing:
+        if missing := [k for k in self._data if k not in state]:
             raise ValueError(f"the checkpoint's loss history lacks the column(s) {missing}: it was written for "
                              f"another objective (its columns: {list(state)}).")
         self._data = {k: state[k].tolist() for k in self._data}

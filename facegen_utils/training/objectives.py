@@ -30,6 +30,7 @@ __all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "register", 
 
 _ROLE_WORDS = {"G": "a generator", "D": "a discriminator/critic", "vae": "a VAE"}
 _REGISTRY: dict[str, type["Objective"]] = {}
+_Losses = tuple[torch.Tensor, dict[str, torch.Tensor]]  # a loss and the values to log with it
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Objective:
         """The roles that step on this batch (``index``: position in the epoch; ``step``: iterations done)."""
         return self.roles
 
-    def loss(self, role: str, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, role: str, step: Step) -> _Losses:
         """The loss that ``role`` minimises now, and the values to log with it."""
         raise NotImplementedError
 
@@ -112,8 +113,7 @@ class _Adversarial(Objective):
 
     The generator steps on the fakes the critic just saw (as the PyTorch DCGAN tutorial does, one forward pass of G
     saved), through the critic with its weights frozen. Real and generated images share one critic pass when no
-    layer mixes the samples of a batch (BatchNorm does: its statistics would then cover both halves).
-    """
+    layer mixes the samples of a batch (BatchNorm does: its statistics would then cover both halves)."""
 
     roles = ("G", "D")
     needs = "a generator and a discriminator/critic"
@@ -127,7 +127,7 @@ class _Adversarial(Objective):
         train_G = index % n == 0 if self.config.critic_schedule == "every-nth" else (step + 1) % n == 0
         return ("D", "G") if train_G else ("D",)
 
-    def loss(self, role: str, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, role: str, step: Step) -> _Losses:
         if role == "G":
             with frozen(step.modules["D"]), step.autocast():
                 loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"]).view(-1))
@@ -140,13 +140,11 @@ class _Adversarial(Objective):
             if self.joint:  # one pass over twice the batch: each weight matrix is read once, not twice
                 real_out, fake_out = step.nets["D"](torch.cat([real, fake.detach()])).view(-1).split(real.shape[0])
             else:
-                real_out = step.nets["D"](real).view(-1)
-                fake_out = step.nets["D"](fake.detach()).view(-1)
+                real_out, fake_out = step.nets["D"](real).view(-1), step.nets["D"](fake.detach()).view(-1)
         loss_D, stats = self.critic_loss(real_out, fake_out, step)
         return loss_D, {"loss_D": loss_D, **stats}
 
-    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor,
-                    step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor, step: Step) -> _Losses:
         """The critic's loss on its outputs for real and generated images, and what to log with it."""
         loss = losses.wgan_d_loss(real_out, fake_out)
         return loss, {"d_real": real_out.detach().float().mean(), "d_fake": fake_out.detach().float().mean()}
@@ -163,8 +161,7 @@ class GAN(_Adversarial):
     name = "gan"
     columns = ("loss_D", "loss_G", "d_acc", "d_real", "d_fake")
 
-    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor,
-                    step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor, step: Step) -> _Losses:
         loss = losses.bce_d_loss(real_out, fake_out, real_label=self.config.real_label,
                                  fake_label=self.config.fake_label)
         return loss, {"d_acc": losses.d_accuracy(real_out, fake_out),
@@ -192,14 +189,12 @@ class WGANGP(_Adversarial):
     """Wasserstein critic with the gradient penalty; ``loss_D`` includes ``gp_weight * gp``.
 
     The penalty runs through the bare critic (``torch.compile`` does not support its double backward); its weight
-    gradients join the critic's single backward pass, in which DDP averages every gradient once.
-    """
+    gradients join the critic's single backward pass, in which DDP averages every gradient once."""
 
     name = "wgan-gp"
     columns = ("loss_D", "loss_G", "gp", "d_real", "d_fake")
 
-    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor,
-                    step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def critic_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor, step: Step) -> _Losses:
         loss, stats = super().critic_loss(real_out, fake_out, step)
         penalty = losses.gradient_penalty(step.modules["D"], step.real, step.scratch["fake"], generator=step.noise)
         return loss + self.config.gp_weight * penalty, {"gp": penalty, **stats}
@@ -214,12 +209,9 @@ class VAE(Objective):
     columns = ("loss", "recon", "kl")
     needs = "a VAE (e.g. models.build('keras-vae'))"
     generator_role = "vae"
+    _range_checked = False  # set on the first step: the check waits for the device, once per process is enough
 
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        self._range_checked = False  # the check waits for the device: once per process is enough
-
-    def loss(self, role: str, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, role: str, step: Step) -> _Losses:
         with step.autocast():
             recon, mu, logvar = step.nets["vae"](step.real)
         loss, recon_term, kl = losses.vae_loss(recon, step.real, mu, logvar, beta=self.config.vae_beta,
