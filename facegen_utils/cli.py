@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from facegen_utils import profiles
+from facegen_utils import __version__, profiles
 from facegen_utils.spec import COMPILE_MODES, RunSpec, check_choice, check_int, check_number, suggest
 
 PROG = "python -m facegen_utils"
@@ -51,9 +51,6 @@ class UsageError(ValueError):
     """An invalid option value found after parsing (reported like an argparse error, exit code 2)."""
 
 
-# ---------------------------------------------------------------------------------------------------------
-# argument types
-# ---------------------------------------------------------------------------------------------------------
 def _int_at_least(minimum: int):
     """An argparse type: a whole number, checked by the run specification's rule (for options outside a spec)."""
     def parse(text: str) -> int:
@@ -97,9 +94,6 @@ def _model_option(text: str) -> tuple[str, Any]:
     return key.strip(), _option_value(value.strip())
 
 
-# ---------------------------------------------------------------------------------------------------------
-# parser
-# ---------------------------------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """A parser that takes no abbreviated options (``--epoch`` is an error, not ``--epochs``)."""
 
@@ -125,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="facegen: prepare datasets, train and sample the models of the five notebooks.",
         epilog=EXAMPLES + f"\nRun '{PROG} COMMAND --help' for the options of one command.")
-    parser.add_argument("--version", action="version", version=f"facegen_utils {_version()}")
+    parser.add_argument("--version", action="version", version=f"facegen_utils {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     datasets_help = ", ".join(profiles.DATASETS)
@@ -236,12 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from facegen_utils import __version__
-
-    return __version__
-
-
 def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
@@ -251,9 +239,6 @@ def _say(message: str) -> None:
         print(message, flush=True)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# prepare
-# ---------------------------------------------------------------------------------------------------------
 def _print_problems(report: Any) -> None:
     """Print a one-line-per-problem summary of a scan report (columns path, problem, action)."""
     if report is None or not len(report):
@@ -293,9 +278,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------------
-# train
-# ---------------------------------------------------------------------------------------------------------
 def newest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint to resume from in ``folder``: ``checkpoint.pt`` if present, else the newest ``*.pt``.
 
@@ -377,9 +359,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------------
-# sample
-# ---------------------------------------------------------------------------------------------------------
 def _cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
@@ -412,9 +391,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------------
-# render
-# ---------------------------------------------------------------------------------------------------------
 def _cmd_render(args: argparse.Namespace) -> int:
     from facegen_utils.datasets import procedural
 
@@ -429,9 +405,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------------
-# run-all
-# ---------------------------------------------------------------------------------------------------------
 def _cmd_run_all(args: argparse.Namespace) -> int:
     try:
         from facegen_utils import gallery

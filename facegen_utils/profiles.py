@@ -199,9 +199,6 @@ def parse_spec(spec: str) -> tuple[str, str | None, str]:
     return notebook, variant, profile
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The report settings (one per notebook and variant)
-# ---------------------------------------------------------------------------------------------------------
 _TF_DCGAN_NOTE = ("report 000 prints neither learning rate, batch size, noise size nor kernel size: values of the "
                   "TensorFlow DCGAN tutorial whose train_step the report reproduces (Adam 1e-4, batch 256, z=100); "
                   "kernel size 4 is a parameter (model option kernel_size)")
@@ -271,9 +268,6 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
     ),
 }
 
-# ---------------------------------------------------------------------------------------------------------
-# quick and smoke: what they change in the report setting (procedural data, smaller images and widths)
-# ---------------------------------------------------------------------------------------------------------
 # Keras' BatchNorm momentum (0.01 in PyTorch terms) leaves the running statistics near their initial values after
 # the few hundred steps of a quick run, so eval-mode samples come out grey; PyTorch's default 0.1 follows the data.
 _QUICK_BN = 0.1

@@ -34,9 +34,6 @@ VAE_RECONSTRUCTIONS = ("bce", "mse")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# one rule per kind of setting
-# ---------------------------------------------------------------------------------------------------------
 def suggest(name: Any, choices: Any) -> str:
     """A ``" (did you mean 'x'?)"`` hint for a misspelt ``name`` among ``choices``, or ``""``."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
@@ -87,18 +84,6 @@ def check_fields(kind: str, values: dict[str, Any], accepted: Sequence[str]) -> 
         raise ValueError(f"{kind} has no field {hints}; fields: {', '.join(accepted)}.")
 
 
-def _check_prior(value: Any) -> None:
-    from facegen_utils import noise
-
-    try:
-        noise.parse(value)
-    except (ValueError, TypeError) as exc:
-        _fail("prior", value, f"a latent distribution such as 'normal(0, 1)' ({exc})")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the three parts
-# ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: objective, optimiser, schedule, device features, logging and checkpoints."""
@@ -150,6 +135,7 @@ class TrainConfig:
     deterministic: bool = False       # torch.use_deterministic_algorithms (slower on GPUs; CPU runs repeat anyway)
 
     def __post_init__(self) -> None:
+        from facegen_utils import noise
         from facegen_utils.training import objectives
 
         object.__setattr__(self, "betas", tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas)
@@ -189,7 +175,10 @@ class TrainConfig:
             check_number("betas", beta, 0, 1, low_inclusive=True, example="(0.5, 0.999)")
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             _fail("device", self.device, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-        _check_prior(self.prior)
+        try:
+            noise.parse(self.prior)
+        except (ValueError, TypeError) as exc:
+            _fail("prior", self.prior, f"a latent distribution such as 'normal(0, 1)' ({exc})")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
