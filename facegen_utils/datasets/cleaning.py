@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from facegen_utils._log import logger
+from facegen_utils._log import logger, progress
 
 from . import cache
 
@@ -169,12 +169,12 @@ def gather_facts(root: Path, entries: Sequence[FileEntry], *, use_cache: bool = 
         else:
             todo.append(e)
     if todo:
-        if len(todo) >= 2000:
-            logger.info("scanning %d new or changed files in %s (cached for later runs)", len(todo), root)
         chunks = [todo[s:s + 64] for s in range(0, len(todo), 64)]
-        with ThreadPoolExecutor(max_workers=max(2, workers or cache.default_workers())) as pool:
+        with ThreadPoolExecutor(max_workers=max(2, workers or cache.default_workers())) as pool, progress(
+                total=len(todo), desc=f"scanning {root.name} (cached for later runs)", unit="file", delay=2) as bar:
             for chunk, found in zip(chunks, pool.map(lambda c: [inspect_file(root / e.rel, e) for e in c], chunks)):
                 facts.update(zip((e.rel for e in chunk), found))
+                bar.update(len(chunk))
         if use_cache:
             cached.update({rel: f.to_list() for rel, f in facts.items()})
             cache.save_scan(root, cached, cache_dir)
