@@ -73,6 +73,11 @@ def _wgan_comparison(scores: pd.DataFrame, epochs: Mapping[str, int]) -> list[st
     return [f"Between the two WGANs, the {better} version reaches the lower FID after {after}."]
 
 
+#: what the collapse sentence lists per model: coverage and near-duplicates decide the flag (metrics.collapse_check)
+_COLLAPSE_NUMBERS = (("coverage of the real images", "coverage", ".2f"), ("near-duplicates", "duplicate_share", ".0%"),
+                     ("diversity of the samples relative to the data", "diversity_ratio", ".2f"))
+
+
 def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, epochs: Mapping[str, int],
                      generator_updates: Mapping[str, int], n_critic: Mapping[str, int]) -> list[str]:
     """Notebook 01's conclusions: FID ranking, blur and noise, generator updates, mode collapse, WGAN vs WGAN-GP.
@@ -96,10 +101,10 @@ def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, ep
                  + (f" (a WGAN generator steps once per {' or '.join(map(str, critic_steps))} critic steps, so it "
                     "has had fewer updates per batch)" if critic_steps else "") + ".")
     collapsed = [v for v in scores.index if bool(scores.loc[v, "collapsed"])]
-    ratios = ", ".join(f"{v} {scores.loc[v, 'diversity_ratio']:.2f}" for v in scores.index)
-    duplicates = ", ".join(f"{v} {scores.loc[v, 'duplicate_share']:.0%}" for v in scores.index)
+    details = "; ".join(f"{label}: " + ", ".join(f"{v} {scores.loc[v, column]:{fmt}}" for v in scores.index)
+                        for label, column, fmt in _COLLAPSE_NUMBERS if column in scores)
     lines.append("The mode-collapse check flags: " + (", ".join(collapsed) if collapsed else "none of the models")
-                 + f" (diversity of the samples relative to the data: {ratios}; near-duplicates: {duplicates}).")
+                 + f" ({details}).")
     return lines + _wgan_comparison(scores, epochs)
 
 
@@ -241,7 +246,8 @@ def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> lis
     lines.append(f"- Last epoch: loss_D {final['loss_D']:.3f}, loss_G {final['loss_G']:.3f}, "
                  f"D(x) {final['d_real']:.2f}, D(G(z)) {final['d_fake']:.2f}.")
     row = scores.iloc[-1]
-    lines.append(f"- Final samples: {row['duplicate_share']:.0%} near-duplicates, diversity "
+    covered = f"they cover {row['coverage']:.0%} of the real images, " if "coverage" in row else ""
+    lines.append(f"- Final samples: {covered}{row['duplicate_share']:.0%} near-duplicates, diversity "
                  f"{row['diversity_ratio']:.2f}x that of the data"
                  + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
     return lines

@@ -275,3 +275,14 @@ def test_thresholds_are_the_notebooks() -> None:
     assert (c.SATURATED_DUPLICATE_SHARE, c.NOT_TESTABLE_DIVERSITY, c.DUPLICATE_MARGIN, c.DIVERSITY_DROP) == (
         0.95, 0.05, 0.05, 0.8)
     assert c.LEVELLED_OFF_SHARE == 0.15
+
+
+def test_coverage_joins_the_collapse_sentences_when_measured() -> None:
+    scores = _scores(FOUR, collapsed=("wgan",))
+    scores["coverage"] = [0.61, 0.35, 0.04, 0.58]
+    lines = _comparison(scores, {"real": 0.1, **{v: 0.1 for v in FOUR}})
+    collapse = next(line for line in lines if line.startswith("The mode-collapse check flags: wgan ("))
+    assert "coverage of the real images: gan 0.61, vae 0.35, wgan 0.04, wgan-gp 0.58; near-duplicates:" in collapse
+    progress = _progress([100.0, 40.0])
+    progress["coverage"] = 0.57
+    assert c.quality_over_epochs(progress, FINAL)[-1].startswith("- Final samples: they cover 57% of the real images, ")

@@ -194,6 +194,44 @@ def test_blur_is_not_duplication_but_a_few_modes_are(real, faces_u8):
     assert report["diversity_ratio"] > 0.5  # spread out overall: only the duplicate share catches it
 
 
+def test_density_and_coverage_equal_the_authors_implementation():
+    prdc = __import__("prdc")  # the reference code of Naeem et al. 2020 (dev extra)
+    g = torch.Generator().manual_seed(3)
+    for n_real, n_fake, dim in ((200, 150, 16), (120, 300, 64)):
+        x, y = torch.randn(n_real, dim, generator=g), 0.8 * torch.randn(n_fake, dim, generator=g) + 0.3
+        theirs = prdc.compute_prdc(real_features=x.numpy(), fake_features=y.numpy(), nearest_k=5)
+        density, coverage = metrics.density_coverage(Features(x.double(), "test"), Features(y.double(), "test"), k=5)
+        assert density.value == pytest.approx(theirs["density"], abs=1e-6)
+        assert coverage.value == pytest.approx(theirs["coverage"], abs=1e-6)
+        precision, recall = metrics.precision_recall(Features(x.double(), "test"), Features(y.double(), "test"), k=5)
+        assert (precision.value, recall.value) == pytest.approx((theirs["precision"], theirs["recall"]), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sanity_sets() -> dict[str, Features]:
+    """1,000 synthetic faces at 32 px, and what the issue's table compared with them (package features)."""
+    u8 = SyntheticFaces(3000, image_size=32, seed=11).to_uint8()
+    other = u8[1000:2000]
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(other.float(), (1, 1, 1, 1), mode="replicate"),
+                                             3, 1).round().to(torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    modes = (u8[2000:2010].float().repeat_interleave(100, 0) + 4 * torch.randn(1000, 3, 32, 32, generator=g))
+    sets = {"real": u8[:1000], "other": other, "blurred": blurred, "collapsed": modes.clamp(0, 255).to(torch.uint8)}
+    return {name: metrics.extract_features(images, features=SYNTHETIC) for name, images in sets.items()}
+
+
+def test_coverage_separates_blur_from_collapse_where_recall_does_not(sanity_sets):
+    real = sanity_sets["real"]
+    scores = {name: metrics.density_coverage(real, sanity_sets[name])[1].value
+              for name in ("other", "blurred", "collapsed")}
+    assert scores["other"] >= 0.9 and scores["blurred"] >= 0.85 and scores["collapsed"] <= 0.1
+    recalls = {name: metrics.precision_recall(real, sanity_sets[name])[1].value for name in ("blurred", "collapsed")}
+    assert recalls["blurred"] < 0.5 and recalls["collapsed"] < 0.1  # recall reads both as failures
+    verdicts = {name: metrics.collapse_check(real, sanity_sets[name]) for name in ("other", "blurred", "collapsed")}
+    assert not verdicts["other"]["collapsed"] and not verdicts["blurred"]["collapsed"]
+    assert verdicts["collapsed"]["collapsed"] and "cover" in verdicts["collapsed"]["reason"]
+
+
 # -- attribute match
 
 def test_attribute_match_is_small_for_real_images_and_large_for_one_hair_colour(faces, faces_u8):
@@ -251,8 +289,8 @@ def test_evaluate_gives_one_labelled_row(faces):
 
 
 
-DEFAULT_COLUMNS = ["fid", "kid", "kid_std", "precision", "recall", "diversity", "diversity_ratio", "duplicate_share",
-                   "collapsed", "attribute_distance", "features", "n_real", "n_fake"]
+DEFAULT_COLUMNS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "diversity", "diversity_ratio",
+                   "duplicate_share", "collapsed", "attribute_distance", "features", "n_real", "n_fake"]
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +302,8 @@ def test_evaluate_default_row_and_chosen_metrics(faces_u8, small_reference):
     images = faces_u8[-120:]
     row = metrics.evaluate(images, small_reference)
     assert list(row.columns) == DEFAULT_COLUMNS
-    assert list(metrics.DEFAULT_METRICS) == ["fid", "kid", "precision_recall", "mode_collapse", "attributes"]
+    assert list(metrics.DEFAULT_METRICS) == ["fid", "kid", "precision_recall", "density_coverage", "mode_collapse",
+                                             "attributes"]
     assert set(metrics.DEFAULT_METRICS) <= set(metrics.names())
     only_fid = metrics.evaluate(images, small_reference, metrics=["fid"])
     assert list(only_fid.columns) == ["fid", "features", "n_real", "n_fake"]
@@ -358,3 +397,11 @@ def test_training_script_smoke_run(tmp_path):
     heads = {h["column"] for h in net.meta["heads"]}
     assert {"domain", "degradation", "hair_color", "horizon"} <= heads
     assert net.embed(torch.rand(2, 3, 64, 64)).shape == (2, 128)
+
+
+def test_the_shown_table_leaves_recall_out_and_keeps_it_in_the_data():
+    table = pd.DataFrame([{"fid": 1.23456, "recall": 0.01, "precision": 0.9, "coverage": 0.6, "density": 1.1,
+                           "collapsed": False, "features": "x", "seconds": 3.0}])
+    assert list(metrics.shown(table, "seconds").columns) == ["fid", "precision", "coverage", "density", "collapsed",
+                                                             "seconds"]
+    assert metrics.shown(table)["fid"].iloc[0] == 1.235 and "recall" in table and "Recall" in metrics.RECALL_NOTE

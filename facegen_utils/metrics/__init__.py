@@ -1,4 +1,5 @@
-"""Honest numbers for generators: FID, KID, precision/recall, diversity, mode collapse and attribute match.
+"""Honest numbers for generators: FID, KID, precision/recall, density/coverage, diversity, mode collapse and attribute
+match.
 
 Every number is a ``MetricResult`` that prints which features it was computed with and on how many images, e.g.
 ``FID (facegen-synthetic-v1 features, not comparable to published Inception FID) = 12.3 [n=500/500]``.
@@ -13,23 +14,26 @@ downloaded. Notebooks call ``evaluate(G, dataset)`` for one table row per model,
     def mean_norm(x: MetricInputs) -> dict[str, float]:
         return {"mean_norm": float(x.fake.values.norm(dim=1).mean())}
 
-Papers: Heusel et al. 2017 (FID), Binkowski et al. 2018 (KID), Kynkaanniemi et al. 2019 (precision/recall).
+Papers: Heusel et al. 2017 (FID), Binkowski et al. 2018 (KID), Kynkaanniemi et al. 2019 (precision/recall), Naeem et
+al. 2020 (density/coverage).
 """
 from __future__ import annotations
 
 from facegen_utils.metrics.attributes import (attribute_heads, attribute_match, predict_attributes,
                                               total_variation, wasserstein_1d)
-from facegen_utils.metrics.evaluate import (DEFAULT_METRICS, REAL_DATA_NOTE, Metric, MetricInputs, Reference,
-                                            evaluate, generate, get_metric, names, reference, register)
+from facegen_utils.metrics.evaluate import (DEFAULT_METRICS, REAL_DATA_NOTE, RECALL_NOTE, SHOWN, Metric,
+                                            MetricInputs, Reference, evaluate, generate, get_metric, names, reference,
+                                            register, shown)
 from facegen_utils.metrics.features import (INCEPTION_ENV, WEIGHTS_PATH, FeatureNet, Features, available_features,
                                             extract_features, load_feature_net, resolve_features)
 from facegen_utils.metrics.result import INCEPTION, PIXELS, SYNTHETIC, MetricResult
-from facegen_utils.metrics.scores import (collapse_check, diversity, duplicate_share, fid, frechet_distance, kid,
-                                          mode_collapse_report, pair_features, precision_recall)
+from facegen_utils.metrics.scores import (collapse_check, density_coverage, diversity, duplicate_share, fid,
+                                          frechet_distance, kid, mode_collapse_report, pair_features, precision_recall)
 
 __all__ = ["MetricResult", "SYNTHETIC", "INCEPTION", "PIXELS", "INCEPTION_ENV", "WEIGHTS_PATH", "Features",
            "FeatureNet", "extract_features", "resolve_features", "available_features", "load_feature_net", "fid", "kid",
-           "frechet_distance", "precision_recall", "diversity", "duplicate_share", "collapse_check",
+           "frechet_distance", "precision_recall", "density_coverage", "diversity", "duplicate_share", "collapse_check",
            "mode_collapse_report", "pair_features", "attribute_heads", "predict_attributes", "attribute_match",
            "total_variation", "wasserstein_1d", "Reference", "reference", "generate", "evaluate", "MetricInputs",
-           "Metric", "DEFAULT_METRICS", "REAL_DATA_NOTE", "register", "names", "get_metric"]
+           "Metric", "DEFAULT_METRICS", "REAL_DATA_NOTE", "RECALL_NOTE", "SHOWN", "shown", "register", "names",
+           "get_metric"]

@@ -7,6 +7,11 @@
 - Precision / recall: Kynkaanniemi et al. 2019, "Improved Precision and Recall Metric for Assessing Generative
   Models": a sample is inside a set's manifold when it lies within the k-th-nearest-neighbour radius of one of its
   points.
+- Density / coverage: Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models": density
+  counts how many real k-NN balls hold each generated sample (divided by k; about 1 for real data), coverage is the
+  share of real samples whose k-NN ball holds at least one generated sample. Recall in this package's small feature
+  space falls to ~0.07 under a mild blur while coverage stays ~0.9, and coverage drops to ~0.06 for a ten-mode
+  collapse, so coverage is what the collapse verdict reads.
 - Diversity and near-duplicates: mean pairwise distance, and the share of generated samples whose nearest generated
   neighbour is closer than real images ever are to each other, each set's distances measured in units of its own
   mean pairwise distance, at least a tenth of the data's (the threshold is a low percentile of the real
@@ -27,8 +32,8 @@ from facegen_utils.metrics.features import Features, extract_features, images_fr
 from facegen_utils.metrics.result import PIXELS, MetricResult
 from facegen_utils.tensors import to_unit
 
-__all__ = ["pair_features", "fid", "kid", "precision_recall", "diversity", "duplicate_share", "collapse_check",
-           "mode_collapse_report", "frechet_distance"]
+__all__ = ["pair_features", "fid", "kid", "precision_recall", "density_coverage", "diversity", "duplicate_share",
+           "collapse_check", "mode_collapse_report", "frechet_distance"]
 
 _CHUNK = 1024
 _MIN_SPREAD = 0.1  # the smallest unit of the duplicate test, as a share of the real images' mean pairwise distance
@@ -163,6 +168,22 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, features: str = "auto"
             MetricResult("recall", float(recall), fr.name, len(fr), len(ff)))
 
 
+def density_coverage(real: Any, fake: Any, *, k: int = 5, features: str = "auto",
+                     value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
+                     device: str | torch.device | None = None) -> tuple[MetricResult, MetricResult]:
+    """Naeem et al.'s density (real k-NN balls per generated sample, / k) and coverage (real balls hit)."""
+    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    _need(k + 1, f"density/coverage with k={k}", fr, ff)
+    x, y = fr.values, ff.values
+    radii, inside, hit = _knn_radius(x, k), torch.zeros(len(y), dtype=torch.float64), []
+    for i in range(0, len(x), _CHUNK):
+        within = torch.cdist(x[i:i + _CHUNK], y) < radii[i:i + _CHUNK, None]  # strict, as the authors' code
+        inside += within.sum(dim=0)
+        hit.append(within.any(dim=1))
+    return (MetricResult("density", float(inside.mean() / k), fr.name, len(fr), len(ff)),
+            MetricResult("coverage", float(torch.cat(hit).double().mean()), fr.name, len(fr), len(ff)))
+
+
 def _mean_pairwise(x: torch.Tensor) -> float:
     n = x.shape[0]
     return sum(float(d.sum()) for d in _self_distances(x, 0.0)) / (n * (n - 1))
@@ -216,33 +237,35 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
 
 
 def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
-                   quantile: float = 0.01, duplicate_limit: float = 0.25, diversity_limit: float = 0.25,
+                   quantile: float = 0.01, duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
                    max_samples: int = 2000, seed: int = 0, batch_size: int = 256,
                    device: str | torch.device | None = None) -> dict[str, Any]:
-    """Diversity and near-duplicates of a generator in one dict, with a ``collapsed`` verdict and reason.
+    """Diversity, near-duplicates and coverage of a generator in one dict, with a ``collapsed`` verdict and reason.
 
     ``collapsed`` is True when at least ``duplicate_limit`` of the samples have a near-duplicate (see
-    :func:`duplicate_share`), or when the samples are less than ``diversity_limit`` times as spread out as the real
-    images (mean pairwise feature distance). ``duplicate_threshold`` is in units of a set's mean pairwise distance.
+    :func:`duplicate_share`), or when they cover at most ``coverage_limit`` of the real samples' k-NN balls
+    (:func:`density_coverage`). ``duplicate_threshold`` is in units of a set's mean pairwise distance; the diversity
+    ratio (mean pairwise feature distance, generated over real) is reported beside them.
 
-    The defaults are set against blur, which lowers diversity without any repetition: the procedural faces and
-    paintings smoothed with a 9- to 13-pixel box filter keep 0.43-0.64 of the data's diversity and under 20 %
-    near-duplicates (tests/test_metrics.py checks a 5-pixel blur), while ten images with small variations are all
-    near-duplicates at 0.9 of the data's diversity.
+    Calibrated on 1,000 synthetic faces against 1,000 others (tests/test_metrics.py): other real images cover 0.96
+    and a 3x3 box blur of them 0.91, with under 20 % near-duplicates, while ten images repeated with small noise
+    cover 0.06 and are all near-duplicates. Blur lowers the diversity ratio (0.43-0.64 for 9- to 13-pixel boxes)
+    without any repetition, which is why the verdict does not read it.
     """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
     div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
     div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
     ratio = div_fake / div_real if div_real > 0 else float("nan")
     share, threshold = _duplicates(fr, ff, quantile=quantile, seed=seed)
+    coverage = density_coverage(fr, ff, k=k)[1]
     reasons = []
     if share >= duplicate_limit:
         reasons.append(f"{share:.0%} of the samples have a near-duplicate (limit {duplicate_limit:.0%})")
-    if ratio <= diversity_limit:
-        reasons.append(f"samples are {ratio:.2f}x as diverse as the data (limit {diversity_limit:.2f}x)")
+    if coverage.value <= coverage_limit:
+        reasons.append(f"they cover {coverage.value:.0%} of the real images (limit {coverage_limit:.0%})")
     return {"features": fr.name, "n_real": len(fr), "n_fake": len(ff), "diversity_real": div_real,
             "diversity_fake": div_fake, "diversity_ratio": ratio, "duplicate_share": share,
-            "duplicate_threshold": threshold, "collapsed": bool(reasons),
+            "duplicate_threshold": threshold, "coverage": coverage.value, "collapsed": bool(reasons),
             "reason": "; ".join(reasons) if reasons else "no sign of mode collapse"}
 
 
