@@ -197,8 +197,9 @@ def test_bad_arguments_name_the_parameter(cls):
         cls(4)[4]
 
 
-def test_round_canvases_are_flagged_and_framed(paintings_u8):
-    ds, u8 = paintings_u8
+def test_round_canvases_are_flagged_and_framed():
+    ds = SyntheticPaintings(400, image_size=32, seed=3, round_share=0.3)  # many round ones to check the frames on
+    u8 = ds.to_uint8()
     flag = torch.from_numpy(ds.attributes.round_canvas.to_numpy(copy=True))
     assert 0.2 < flag.float().mean() < 0.4
     corners = u8[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].float()            # (N, 3, 4)
@@ -258,3 +259,28 @@ def test_render_to_folder_writes_the_dataset_of_a_kind(tmp_path):
     assert "time_of_day" in pd.read_csv(folder / "attributes.csv").columns
     with pytest.raises(ValueError, match="kind"):
         render_to_folder(tmp_path / "bad", kind="portraits")
+
+
+def test_the_paintings_eda_signature_matches_the_monet_data():
+    """Report 003's EDA: the round canvases' circle shows in the max image, the mean image stays a landscape."""
+    from facegen_utils import eda
+
+    ds = SyntheticPaintings(1024, image_size=32, seed=0)
+    assert 0.005 < ds.attributes["round_canvas"].mean() < 0.04  # ~2 %: about 2 of the 300 Monet paintings
+    stats = eda.pixel_statistics(ds.to_uint8()).data  # (C, H, W) images in [0, 1]
+
+    def corner_minus_centre(image: np.ndarray) -> float:
+        grey = image.mean(axis=0)
+        corners = np.concatenate([grey[:3, :3].ravel(), grey[:3, -3:].ravel(), grey[-3:, :3].ravel(),
+                                  grey[-3:, -3:].ravel()])
+        return float(corners.mean() - grey[12:20, 12:20].mean())
+
+    assert corner_minus_centre(stats.max) > 0.05            # white frame corners outshine every painted centre
+    assert corner_minus_centre(stats.mean) < 0.03           # the mean is not dominated by the frames (0.08 at 30 %)
+    assert corner_minus_centre(stats.std) < 0.03            # nor the std (0.09 when 30 % were round)
+    rows = stats.mean.mean(axis=(0, 2))
+    assert rows[:10].mean() - rows[-10:].mean() > 0.02      # sky above, water or field below: the horizon
+    many = eda.pixel_statistics(SyntheticPaintings(1024, image_size=32, seed=0, round_share=0.3).to_uint8()).data
+    assert corner_minus_centre(many.mean) > 0.05 and corner_minus_centre(many.std) > 0.05  # what the test tells apart
+    with pytest.raises(ValueError, match="round_share"):
+        SyntheticPaintings(8, round_share=1.5)
