@@ -24,7 +24,19 @@ __all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BES
            "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
            "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
            "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
-           "quality_over_epochs"]
+           "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target"]
+
+#: the course's targets for a GAN's final samples in the package's features (benchmarks/notebook_quality.py): most
+#: of them look real (precision) and they reach half of the real images' neighbourhoods (coverage, Naeem et al. 2020)
+TARGET_PRECISION, TARGET_COVERAGE = 0.7, 0.5
+
+
+def quality_target(name: str, row: Mapping[str, Any]) -> str:
+    """Whether ``name``'s final samples (a row with ``precision`` and ``coverage``) reach the course's targets."""
+    reached = row["precision"] >= TARGET_PRECISION and row["coverage"] >= TARGET_COVERAGE
+    return (f"{name} {'reaches' if reached else 'does not reach'} the course's targets for final samples: precision "
+            f"{row['precision']:.2f} (target {TARGET_PRECISION}), coverage {row['coverage']:.2f} (target "
+            f"{TARGET_COVERAGE}).")
 
 # --- notebook 01: GAN, VAE, WGAN and WGAN-GP on anime faces (report 000) -------------------------------------------
 
@@ -105,7 +117,8 @@ def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, ep
                         for label, column, fmt in _COLLAPSE_NUMBERS if column in scores)
     lines.append("The mode-collapse check flags: " + (", ".join(collapsed) if collapsed else "none of the models")
                  + f" ({details}).")
-    return lines + _wgan_comparison(scores, epochs)
+    gans = [v for v in scores.index if v != "vae" and {"precision", "coverage"} <= set(scores.columns)]
+    return lines + _wgan_comparison(scores, epochs) + [quality_target(v, scores.loc[v]) for v in gans]
 
 
 # --- notebook 04: DCGAN on Monet paintings, does the noise distribution matter? (report 003) ----------------------
@@ -250,4 +263,4 @@ def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> lis
     lines.append(f"- Final samples: {covered}{row['duplicate_share']:.0%} near-duplicates, diversity "
                  f"{row['diversity_ratio']:.2f}x that of the data"
                  + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
-    return lines
+    return lines + ([f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.index) else [])

@@ -298,9 +298,10 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
         ("04", "gan"): dict(dataset="synthetic-paintings", image_size=32, limit=1024, epochs=7, batch_size=32,
                             lr=6e-4, model_options={"base_channels": 16},
                             knobs={"iterations_per_prior": 224}),
-        ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=15, batch_size=64,
-                            lr=2e-4, model_options={"base_channels": 32},
-                            knobs={"grid_epochs": (1, 3, 6, 9, 12, 15)}),
+        # 40 epochs at lr 4e-4 reach precision 0.91, coverage 0.66 (lr 2e-4: 0.86 / 0.61; 15 epochs: 0.49 / 0.07)
+        ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=40, batch_size=64,
+                            lr=4e-4, model_options={"base_channels": 32},
+                            knobs={"grid_epochs": (1, 5, 10, 20, 30, 40)}),
     },
     "smoke": {
         ("01", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),

@@ -286,3 +286,18 @@ def test_coverage_joins_the_collapse_sentences_when_measured() -> None:
     progress = _progress([100.0, 40.0])
     progress["coverage"] = 0.57
     assert c.quality_over_epochs(progress, FINAL)[-1].startswith("- Final samples: they cover 57% of the real images, ")
+
+
+def test_the_quality_target_sentence_is_computed() -> None:
+    assert c.quality_target("gan", {"precision": 0.93, "coverage": 0.73}).startswith("gan reaches the course's")
+    assert "does not reach" in c.quality_target("wgan", {"precision": 0.93, "coverage": 0.42})
+    assert "does not reach" in c.quality_target("wgan", {"precision": 0.69, "coverage": 0.9})
+    progress = _progress([100.0, 40.0])
+    progress["precision"], progress["coverage"] = 0.8, 0.6
+    assert c.quality_over_epochs(progress, FINAL)[-1] == (
+        "- This run reaches the course's targets for final samples: precision 0.80 (target 0.7), coverage 0.60 "
+        "(target 0.5).")
+    scores = _scores(FOUR)
+    scores["precision"], scores["coverage"] = 0.9, [0.6, 0.2, 0.1, 0.55]
+    lines = _comparison(scores, {"real": 0.1, **{v: 0.1 for v in FOUR}})
+    assert [line.split(" ")[:2] for line in lines[-3:]] == [["gan", "reaches"], ["wgan", "does"], ["wgan-gp", "reaches"]]
