@@ -155,12 +155,19 @@ def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -
                       for i in range(0, points.shape[0], _CHUNK)])
 
 
+def _knn_sets(real: Any, fake: Any, k: int, what: str, **extract: Any) -> tuple[Features, Features]:
+    """Real and generated features for a k-NN metric (one extractor), each set holding at least k + 1 samples."""
+    fr, ff = pair_features(real, fake, **extract)
+    _need(k + 1, f"{what} with k={k}", fr, ff)
+    return fr, ff
+
+
 def precision_recall(real: Any, fake: Any, *, k: int = 3, features: str = "auto",
                      value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
                      device: str | torch.device | None = None) -> tuple[MetricResult, MetricResult]:
     """k-NN manifold precision (fakes that look real) and recall (reals the generator covers)."""
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
-    _need(k + 1, f"precision/recall with k={k}", fr, ff)
+    fr, ff = _knn_sets(real, fake, k, "precision/recall", features=features, value_range=value_range,
+                       batch_size=batch_size, device=device)
     x, y = fr.values, ff.values
     precision = _covered(y, x, _knn_radius(x, k)).double().mean()
     recall = _covered(x, y, _knn_radius(y, k)).double().mean()
@@ -172,8 +179,8 @@ def density_coverage(real: Any, fake: Any, *, k: int = 5, features: str = "auto"
                      value_range: Sequence[float] = (-1.0, 1.0), batch_size: int = 256,
                      device: str | torch.device | None = None) -> tuple[MetricResult, MetricResult]:
     """Naeem et al.'s density (real k-NN balls per generated sample, / k) and coverage (real balls hit)."""
-    fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
-    _need(k + 1, f"density/coverage with k={k}", fr, ff)
+    fr, ff = _knn_sets(real, fake, k, "density/coverage", features=features, value_range=value_range,
+                       batch_size=batch_size, device=device)
     x, y = fr.values, ff.values
     radii, inside, hit = _knn_radius(x, k), torch.zeros(len(y), dtype=torch.float64), []
     for i in range(0, len(x), _CHUNK):
