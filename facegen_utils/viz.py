@@ -208,6 +208,25 @@ def compare_grids(samples: "dict[str, object]", *, value_range: Sequence[float] 
     return _panels(arrays, [str(k) for k in samples], ncols=ncols or len(arrays), title=title, panel_size=panel_size)
 
 
+def plot_direction_effects(effects: "Sequence[pd.DataFrame]", *,
+                           title: str = "moving along attribute directions") -> "matplotlib.figure.Figure":
+    """Tables of :func:`facegen_utils.latent.direction_effect`: the attribute's share (solid) and the mean change
+    of the other attributes (dashed) against the step along each direction."""
+    fig = _new_figure((7.5, 3.6))
+    ax = fig.subplots()
+    for table in effects:
+        line, = ax.plot(table["step"], table["share"], marker="o", label=table.attrs.get("direction", "direction"))
+        ax.plot(table["step"], table["others"], linestyle="--", color=line.get_color(), alpha=0.7)
+    ax.set_xlabel("step along the direction (prior standard deviations)")
+    ax.set_ylabel("share of generated faces")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title + "\n(solid: the attribute's predicted share; dashed: change of the other attributes)",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
 def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, *, dpi: int = 120, close: bool = True) -> Path:
     """Write a figure (format from the suffix, PNG when there is none) and return its path.
 

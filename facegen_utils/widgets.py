@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from facegen_utils._log import logger
+from facegen_utils.latent import Direction
 from facegen_utils.noise import REPORT_003_PRIORS, Prior, latent_from_seed, lerp, parse, slerp, truncate
 from facegen_utils.tensors import eval_mode, from_uint8
 from facegen_utils.viz import image_grid
@@ -108,6 +109,19 @@ def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, ...]:
     return dims
 
 
+def _check_directions(directions: Any, latent_dim: int) -> tuple[Direction, ...]:
+    """Directions as a tuple (a dict's values in order), each a unit vector of the generator's latent size."""
+    found = tuple(directions.values() if isinstance(directions, dict) else directions or ())
+    for d in found:
+        if not isinstance(d, Direction):
+            raise TypeError(f"directions: expected facegen_utils.latent.Direction objects (from "
+                            f"fu.latent.attribute_directions), got {type(d).__name__}.")
+        if tuple(d.vector.shape) != (latent_dim,):
+            raise ValueError(f"direction {d.label!r} has {tuple(d.vector.shape)} entries, the generator's latent "
+                             f"has {latent_dim}; compute the directions with this generator.")
+    return found
+
+
 class _Explorer:
     """Shared machinery: the image widget, a status line, observers that re-render, display in Jupyter."""
 
@@ -152,6 +166,30 @@ class _Explorer:
         self.reset_button = widgets.Button(description="reset sliders", icon="undo")
         self.reset_button.on_click(lambda _: self.reset())
 
+    def _add_direction_sliders(self, directions: Any, latent_dim: int, slider_range: float) -> list[Any]:
+        """``self.directions`` and one slider each in ``self.direction_sliders``; returns the widgets to show."""
+        import ipywidgets as widgets
+
+        self.directions = _check_directions(directions, latent_dim)
+        self.direction_sliders = [widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.05,
+                                                      description=d.label, continuous_update=False,
+                                                      readout_format=".2f", style={"description_width": "initial"})
+                                  for d in self.directions]
+        if not self.directions:
+            return []
+        return [widgets.HTML("<b>attribute directions</b> in standard deviations of the prior"),
+                *self.direction_sliders]
+
+    def _along_directions(self, z: torch.Tensor, unit: float) -> torch.Tensor:
+        """``z`` moved along each direction by its slider (``unit``: the prior's standard deviation)."""
+        for direction, slider in zip(self.directions, self.direction_sliders):
+            if slider.value != 0:
+                z = z + float(slider.value) * unit * direction.vector.to(z.device, z.dtype)
+        return z
+
+    def _moved(self) -> list[str]:
+        return [f"{d.label} {s.value:+.2f}" for d, s in zip(self.directions, self.direction_sliders) if s.value]
+
     def _observe(self, controls: Sequence[Any]) -> None:
         for control in controls:
             control.observe(self._on_change, names="value")
@@ -187,7 +225,8 @@ class LatentExplorer(_Explorer):
 
     def __init__(self, G: nn.Module, *, latent_dim: int, value_range: Sequence[float], dims: Sequence[int],
                  seed: int, prior: str | Prior, priors: Sequence[str | Prior], n: int, nrow: int | None,
-                 slider_range: float, image_scale: int, device: torch.device | str | None) -> None:
+                 slider_range: float, image_scale: int, device: torch.device | str | None,
+                 directions: Sequence[Direction] = ()) -> None:
         import ipywidgets as widgets
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -221,11 +260,14 @@ class LatentExplorer(_Explorer):
         self.truncation = widgets.FloatSlider(value=0.0, min=0.0, max=3.0, step=0.05, description="truncation",
                                               readout_format=".2f", continuous_update=False, style=seed_box["style"])
         self._add_offset_sliders(slider_range)
-        self._observe([self.seed, self.seed_b, self.t, self.path, self.prior, self.truncation, *self.sliders])
+        along = self._add_direction_sliders(directions, latent_dim, slider_range)
+        self._observe([self.seed, self.seed_b, self.t, self.path, self.prior, self.truncation, *self.sliders,
+                       *self.direction_sliders])
 
         controls = widgets.VBox([self.seed, self.prior, self.truncation,
                                  widgets.HTML("<b>interpolate</b> (t = 0: seed, t = 1: to seed)"), self.seed_b, self.t,
-                                 self.path, widgets.HTML("<b>offsets</b> in standard deviations of the prior"),
+                                 self.path, *along,
+                                 widgets.HTML("<b>offsets</b> in standard deviations of the prior"),
                                  *self.sliders, self.reset_button])
         self.widget = widgets.VBox([widgets.HBox([self.image, controls]), self.status])
         self.render()
@@ -249,7 +291,7 @@ class LatentExplorer(_Explorer):
         unit = prior.std if prior.std > 0 else 1.0
         offsets = torch.tensor([s.value for s in self.sliders], dtype=z.dtype) * unit
         z[:, list(self.dims)] += offsets
-        return z.to(self.device)
+        return self._along_directions(z, unit).to(self.device)
 
     def images(self) -> torch.Tensor:
         """Generator output for ``latent()``: (n, 3, H, W) float on the CPU in ``value_range``."""
@@ -265,12 +307,13 @@ class LatentExplorer(_Explorer):
         text += f" · {parse(self.prior.value).label}"
         if self.truncation.value > 0:
             text += f" · truncation {self.truncation.value:.2f}"
-        return text
+        moved = self._moved()
+        return text + (" · " + ", ".join(moved) if moved else "")
 
     def reset(self) -> None:
-        """Set every offset slider and the interpolation back to 0 (one render)."""
+        """Set every offset and direction slider and the interpolation back to 0 (one render)."""
         with self.hold():
-            for control in (*self.sliders, self.t):
+            for control in (*self.sliders, *self.direction_sliders, self.t):
                 control.value = 0.0
 
 
@@ -278,7 +321,8 @@ class VAEExplorer(_Explorer):
     """Sliders over the latent of one encoded image: original | reconstruction | edit."""
 
     def __init__(self, vae: nn.Module, image: torch.Tensor | np.ndarray | PILImage, *, latent_dim: int,
-                 value_range: Sequence[float], dims: Sequence[int], slider_range: float, image_scale: int) -> None:
+                 value_range: Sequence[float], dims: Sequence[int], slider_range: float, image_scale: int,
+                 directions: Sequence[Direction] = ()) -> None:
         import ipywidgets as widgets
 
         super().__init__(value_range=value_range, image_scale=image_scale, nrow=3)
@@ -287,8 +331,10 @@ class VAEExplorer(_Explorer):
         self.dims = _check_dims(dims, latent_dim)
         self.device = _module_device(vae)
         self._add_offset_sliders(slider_range)
-        self._observe(self.sliders)
-        controls = widgets.VBox([widgets.HTML("<b>offsets</b> from the posterior mean, in prior standard deviations"),
+        along = self._add_direction_sliders(directions, latent_dim, slider_range)
+        self._observe([*self.sliders, *self.direction_sliders])
+        controls = widgets.VBox([*along,
+                                 widgets.HTML("<b>offsets</b> from the posterior mean, in prior standard deviations"),
                                  *self.sliders, self.reset_button])
         header = widgets.HTML("<small>original | reconstruction | edit</small>")
         self.widget = widgets.VBox([widgets.HBox([widgets.VBox([header, self.image]), controls]), self.status])
@@ -308,7 +354,7 @@ class VAEExplorer(_Explorer):
         """The edited latent: posterior mean plus the slider offsets, shape (1, latent_dim)."""
         z = self.mu.clone()
         z[:, list(self.dims)] += torch.tensor([s.value for s in self.sliders], dtype=z.dtype, device=z.device)
-        return z
+        return self._along_directions(z, 1.0)
 
     def images(self) -> torch.Tensor:
         """Original, reconstruction and edit as a (3, 3, H, W) batch on the CPU."""
@@ -319,13 +365,13 @@ class VAEExplorer(_Explorer):
 
     def describe(self) -> str:
         """Which dimensions are moved and how far."""
-        moved = [f"z[{d}]={s.value:+.2f}" for d, s in zip(self.dims, self.sliders) if s.value != 0]
+        moved = [f"z[{d}]={s.value:+.2f}" for d, s in zip(self.dims, self.sliders) if s.value != 0] + self._moved()
         return "edit: " + (", ".join(moved) if moved else "none (the reconstruction)")
 
     def reset(self) -> None:
-        """Set every offset slider back to 0 (one render)."""
+        """Set every offset and direction slider back to 0 (one render)."""
         with self.hold():
-            for slider in self.sliders:
+            for slider in (*self.sliders, *self.direction_sliders):
                 slider.value = 0.0
 
 
@@ -362,13 +408,16 @@ def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], 
                     priors: Sequence[str | Prior] = REPORT_003_PRIORS, n: int = 1, nrow: int | None = None,
                     value_range: Sequence[float] | None = None, latent_dim: int | None = None,
                     slider_range: float = 3.0, image_scale: int | None = None,
-                    device: torch.device | str | None = None) -> LatentExplorer:
+                    device: torch.device | str | None = None,
+                    directions: Sequence[Direction] | dict[str, Direction] = ()) -> LatentExplorer:
     """Build the latent explorer of a generator, a ModelSet or a checkpoint path; display it in a notebook cell.
 
     ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1 shows a
     grid of seeds ``seed, seed + 1, ...``. ``image_scale`` enlarges the pixels (default 4 for one image, 2 for a grid,
     which keeps a 4×4 grid's update cheap). ``value_range`` and ``latent_dim`` default to the ModelSet's (or the
     generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator where it is.
+    ``directions`` (from :func:`facegen_utils.latent.attribute_directions`) add one slider each, moving the latent
+    along the attribute direction in standard deviations of the prior.
     """
     G_or_models = _load_if_path(G_or_models)
     if isinstance(G_or_models, nn.Module):
@@ -386,17 +435,20 @@ def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], 
         raise ValueError(f"latent_explorer: {type(G).__name__} has no latent_dim attribute; pass latent_dim=.")
     return LatentExplorer(G, latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
                           priors=priors, n=n, nrow=nrow, slider_range=slider_range, device=device,
+                          directions=directions,
                           image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2))
 
 
 def vae_explorer(vae_or_models: nn.Module | ModelSet | str | os.PathLike[str],
                  image: torch.Tensor | np.ndarray | PILImage, *, dims: Sequence[int] = DEFAULT_DIMS,
                  value_range: Sequence[float] | None = None, latent_dim: int | None = None,
-                 slider_range: float = 3.0, image_scale: int = 4) -> VAEExplorer:
+                 slider_range: float = 3.0, image_scale: int = 4,
+                 directions: Sequence[Direction] | dict[str, Direction] = ()) -> VAEExplorer:
     """Encode a real image with a VAE (or a ModelSet / checkpoint holding one) and explore around its latent.
 
     ``image`` is a tensor (3, H, W) in the VAE's value range (e.g. ``dataset[0]``), a uint8 array (H, W, 3) or a
-    PIL image. The widget shows original | reconstruction (decode of the posterior mean) | edit.
+    PIL image. The widget shows original | reconstruction (decode of the posterior mean) | edit. ``directions``
+    (from :func:`facegen_utils.latent.vae_directions`) add one slider each ("add glasses" edits).
     """
     vae_or_models = _load_if_path(vae_or_models)
     vae = vae_or_models if isinstance(vae_or_models, nn.Module) else getattr(vae_or_models, "vae", None)
@@ -410,4 +462,4 @@ def vae_explorer(vae_or_models: nn.Module | ModelSet | str | os.PathLike[str],
     if latent_dim is None:
         raise ValueError(f"vae_explorer: {type(vae).__name__} has no latent_dim attribute; pass latent_dim=.")
     return VAEExplorer(vae, image, latent_dim=int(latent_dim), value_range=value_range, dims=dims,
-                       slider_range=slider_range, image_scale=image_scale)
+                       slider_range=slider_range, image_scale=image_scale, directions=directions)

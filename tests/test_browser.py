@@ -1,4 +1,6 @@
-"""End to end: JupyterLab on localhost, a notebook showing the latent explorer, headless Chromium moves a slider.
+"""End to end: JupyterLab on localhost, a notebook showing the latent explorer, headless Chromium moves two sliders.
+
+One slider moves a latent dimension, the other an attribute direction; each drag must change the image.
 
 Needs Debian's ``chromium`` and Python ``playwright`` (``bash scripts/install_browser_deps.sh`` installs both);
 playwright drives the system browser through ``executable_path``, so nothing is downloaded. Without them the test
@@ -33,9 +35,12 @@ import torch
 from facegen_utils.models import build
 from facegen_utils.widgets import latent_explorer
 
+from facegen_utils.latent import Direction
+
 torch.manual_seed(0)
 models = build("dcgan", image_size=16, latent_dim=8, base_channels=4)
-explorer = latent_explorer(models, dims=(0, 1), image_scale=4)
+blonde = Direction("hair_color", "blonde", torch.ones(8) / 8 ** 0.5, separation=1.0, n_with=1, n_without=1)
+explorer = latent_explorer(models, dims=(0, 1), image_scale=4, directions=[blonde])
 explorer"""
 
 KERNEL_IDLE = """() => {
@@ -143,22 +148,29 @@ def test_slider_drag_changes_the_image_in_jupyterlab(tmp_path: Path) -> None:
                 page.wait_for_function(f"() => {{ const img = document.querySelector({json.dumps(IMAGE)});"
                                        " return Boolean(img) && img.src.startsWith('blob:'); }",
                                        timeout=remaining_ms())
-                before = page.locator(IMAGE).get_attribute("src")
-                handle = page.locator(".widget-slider", has_text="z[0]").locator(".noUi-handle")
-                handle.wait_for(state="visible", timeout=remaining_ms())
-                box = handle.bounding_box()
-                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-                page.mouse.move(x, y)
-                page.mouse.down()
-                page.mouse.move(x + 60, y, steps=6)
-                page.mouse.up()
-                page.wait_for_function(f"(before) => document.querySelector({json.dumps(IMAGE)}).src !== before",
-                                       arg=before, timeout=remaining_ms())
-                after = page.locator(IMAGE).get_attribute("src")
+
+                def drag(slider_text: str) -> tuple[str, str]:
+                    """Drag the slider labelled ``slider_text``; the image's src before and after."""
+                    before = page.locator(IMAGE).get_attribute("src")
+                    handle = page.locator(".widget-slider", has_text=slider_text).locator(".noUi-handle")
+                    handle.wait_for(state="visible", timeout=remaining_ms())
+                    box = handle.bounding_box()
+                    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                    page.mouse.move(x, y)
+                    page.mouse.down()
+                    page.mouse.move(x + 60, y, steps=6)
+                    page.mouse.up()
+                    page.wait_for_function(f"(before) => document.querySelector({json.dumps(IMAGE)}).src !== before",
+                                           arg=before, timeout=remaining_ms())
+                    return before, page.locator(IMAGE).get_attribute("src")
+
+                before, after = drag("z[0]")
+                _, along = drag("hair_color: blonde")
                 status = page.locator(".widget-html", has_text="seed 0").first.inner_text(timeout=remaining_ms())
             finally:
                 browser.close()
     finally:
         _stop_server(server, base, token)
     assert after != before and after.startswith("blob:")
-    assert "N(0, 1)" in status and "ms" in status
+    assert along not in (before, after) and along.startswith("blob:")
+    assert "N(0, 1)" in status and "ms" in status and "hair_color: blonde +" in status
