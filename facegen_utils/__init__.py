@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "datasets", "eda", "models", "losses", "noise", "training", "profiles", "metrics", "viz", "widgets",
-    "device", "cli", "notebook", "gallery", "conclusions", "tensors", "spec",
+    "device", "cli", "notebook", "gallery", "conclusions", "tensors", "spec", "pretrained", "latent",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -24,7 +24,7 @@ __all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BES
            "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
            "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
            "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
-           "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target"]
+           "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target", "longer_training", "direction_effect", "MONOTONE_SLACK"]
 
 #: the course's targets for a GAN's final samples in the package's features (benchmarks/notebook_quality.py): most
 #: of them look real (precision) and they reach half of the real images' neighbourhoods (coverage, Naeem et al. 2020)
@@ -37,6 +37,39 @@ def quality_target(name: str, row: Mapping[str, Any]) -> str:
     return (f"{name} {'reaches' if reached else 'does not reach'} the course's targets for final samples: precision "
             f"{row['precision']:.2f} (target {TARGET_PRECISION}), coverage {row['coverage']:.2f} (target "
             f"{TARGET_COVERAGE}).")
+
+
+def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any], *, run_epochs: int,
+                    shipped_epochs: int, shipped_minutes: float, targets: bool = True) -> str:
+    """One sentence comparing this run's final row with the shipped generator's (both with precision, coverage).
+
+    ``targets`` False leaves out the course's GAN targets (the VAE is judged by its pictures).
+    """
+    change = shipped["coverage"] - run["coverage"]
+    trend = (f"coverage {'rises' if change > 0 else 'falls'} by {abs(change):.2f}" if abs(change) >= 0.05
+             else "coverage stays within 0.05")
+    reached = shipped["precision"] >= TARGET_PRECISION and shipped["coverage"] >= TARGET_COVERAGE
+    verdict = (f", and it {'reaches' if reached else 'does not reach'} the course's targets ({TARGET_PRECISION} / "
+               f"{TARGET_COVERAGE})" if targets else "")
+    return (f"{name}: trained for {shipped_epochs} epochs ({shipped_minutes:.0f} min on one CPU thread) instead of "
+            f"{run_epochs}, the same architecture reaches precision {shipped['precision']:.2f} and coverage "
+            f"{shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
+            f"{verdict}.")
+
+
+#: a step along a direction may lower its attribute's share by this much and still count as rising (200 faces: the
+#: predictor's sampling noise)
+MONOTONE_SLACK = 0.03
+
+
+def direction_effect(effect: pd.DataFrame) -> str:
+    """One sentence on a table of :func:`facegen_utils.latent.direction_effect` (steps, share, others)."""
+    first, last = effect.iloc[0], effect.iloc[-1]
+    rises = bool((effect["share"].diff().dropna() >= -MONOTONE_SLACK).all())
+    return (f"{effect.attrs.get('direction', 'the direction')}: from step {first['step']:+g} to {last['step']:+g} its "
+            f"predicted share goes from {first['share']:.0%} to {last['share']:.0%}"
+            f"{' and rises at every step' if rises else ', not at every step'}; the other attributes change by "
+            f"{max(first['others'], last['others']):.2f} at most (total variation, 0 = unchanged).")
 
 # --- notebook 01: GAN, VAE, WGAN and WGAN-GP on anime faces (report 000) -------------------------------------------
 

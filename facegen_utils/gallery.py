@@ -35,10 +35,13 @@ class NotebookRun:
 
 def record(output_dir: str | Path, *, title: str, numbers: Mapping[str, Any] | None = None,
            images: Mapping[str, str | Path] | None = None, notes: str = "") -> Path:
-    """Write ``summary.json`` (title, key numbers, captioned images) for the gallery and return its path."""
+    """Write ``summary.json`` (title, key numbers, captioned images) for the gallery and return its path.
+
+    An image whose path is None (a figure this run did not make) is left out.
+    """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {caption: Path(path) for caption, path in (images or {}).items()}
+    paths = {caption: Path(path) for caption, path in (images or {}).items() if path is not None}
     rel_images = {caption: os.path.relpath(path.resolve(), out.resolve()) if path.is_absolute() or path.exists()
                   else str(path) for caption, path in paths.items()}
     clean_numbers = {k: _plain(v) for k, v in (numbers or {}).items()}

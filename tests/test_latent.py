@@ -101,3 +101,16 @@ def test_vae_directions_come_from_encoded_labelled_faces():
     assert found["hair_color: blonde"].vector.shape == (models.latent_dim,)
     effect = latent.direction_effect(models, found["hair_color: blonde"], n=200, seed=1)
     assert effect["share"].iloc[-1] > effect["share"].iloc[0] + 0.3, effect
+
+
+def test_the_effect_sentence_reads_the_table():
+    from facegen_utils import conclusions
+    import pandas as pd
+
+    table = pd.DataFrame({"step": [-3.0, 0.0, 3.0], "share": [0.05, 0.3, 0.9], "others": [0.2, 0.0, 0.25]})
+    table.attrs["direction"] = "hair_style: long"
+    assert conclusions.direction_effect(table) == (
+        "hair_style: long: from step -3 to +3 its predicted share goes from 5% to 90% and rises at every step; the "
+        "other attributes change by 0.25 at most (total variation, 0 = unchanged).")
+    table["share"] = [0.05, 0.5, 0.4]
+    assert ", not at every step;" in conclusions.direction_effect(table)

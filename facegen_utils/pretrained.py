@@ -1,0 +1,329 @@
+"""Generators trained much longer than a quick run, shipped with the package: where each notebook's training leads.
+
+Each shipped model is the quick profile's architecture of one notebook model, trained on the procedural data by
+``scripts/pretrain.py NAME`` (seeded, CPU, one thread) for the epochs of :data:`PLANS`. The weights are stored in
+float16 beside a manifest (``NAME.json``): the exact command, seconds, torch version, the file's sha256 and the
+metrics reached (500 samples against 500 training images in the package's features).
+
+    models = fu.pretrained.load("05-gan")   # a ModelSet like the trainer's (D is None: only G is shipped)
+    fu.metrics.evaluate(models, dataset)
+
+Loading reads the file with ``weights_only=True`` and checks its sha256 first: a changed or truncated file is an
+error naming the command that rebuilds it. These generators know procedural faces and paintings only; the report
+profile (real data) never shows them as a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import torch
+
+from facegen_utils.spec import check_choice
+
+if TYPE_CHECKING:
+    from facegen_utils.models import ModelSet
+    from facegen_utils.spec import RunSpec
+
+__all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
+           "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
+           "for_exploration", "by_prior"]
+
+#: where the weights and manifests live (inside the package, so an installed copy has them)
+ASSETS = Path(__file__).resolve().parent / "assets" / "pretrained"
+SCORE_N = 500  # generated and real images each model is scored with
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one shipped generator is trained: a notebook model's quick profile, longer, with an EMA of G."""
+
+    notebook: str
+    variant: str
+    epochs: int
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings that differ from the quick profile
+    # decay of the average of G's weights (what is shipped; None for the VAE), applied at each generator update: a
+    # run with few updates (02's generator steps on every fifth batch) needs a smaller decay, or the average still
+    # holds a share of the initial weights (0.999 ** updates)
+    ema: float | None = 0.999
+
+
+#: name -> plan; about 5-10 minutes each on one CPU thread (the measured seconds are in each manifest)
+PLANS: dict[str, Plan] = {
+    "01-gan": Plan("01", "gan", 100, {"lr": 2e-4}, ema=0.995),
+    "01-vae": Plan("01", "vae", 60, ema=None),
+    "01-wgan": Plan("01", "wgan", 400),
+    "01-wgan-gp": Plan("01", "wgan-gp", 250),
+    "02-wgan-gp": Plan("02", "wgan-gp", 80, ema=0.99),
+    "03-gan": Plan("03", "gan", 150),
+    "04-normal": Plan("04", "gan", 600, {"lr": 2e-4, "prior": "normal(0, 1)"}),
+    "04-uniform": Plan("04", "gan", 600, {"lr": 2e-4, "prior": "uniform(-1, 1)"}),
+    "05-gan": Plan("05", "gan", 180, {"lr": 2e-4}),
+}
+
+
+class PretrainedError(RuntimeError):
+    """A shipped generator that is missing, changed or truncated."""
+
+
+def names() -> list[str]:
+    """The shipped generators' names (``"05-gan"``, ``"04-uniform"``, ...)."""
+    return list(PLANS)
+
+
+def for_notebook(notebook: str) -> list[str]:
+    """The names of the shipped generators of one notebook ("01".."05")."""
+    return [name for name, plan in PLANS.items() if plan.notebook == notebook]
+
+
+def rebuild_command(name: str) -> str:
+    """The command that trains ``name`` again and rewrites its files."""
+    return f"python scripts/pretrain.py {name}"
+
+
+def _check_name(name: str) -> Plan:
+    check_choice("pretrained model", name, tuple(PLANS))
+    return PLANS[name]
+
+
+def _paths(name: str, folder: Path | None = None) -> tuple[Path, Path]:
+    folder = ASSETS if folder is None else Path(folder)
+    return folder / f"{name}.pt", folder / f"{name}.json"
+
+
+def sha256(path: str | Path) -> str:
+    """The hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(name: str, *, folder: str | Path | None = None) -> dict[str, Any]:
+    """The manifest of a shipped generator: command, seconds, torch version, sha256, metrics, model spec."""
+    _check_name(name)
+    _, path = _paths(name, folder)
+    if not path.is_file():
+        raise PretrainedError(f"pretrained model {name!r}: {path} is missing; rebuild it with "
+                              f"`{rebuild_command(name)}` (or reinstall the package)")
+    return json.loads(path.read_text())
+
+
+def spec(name: str) -> "RunSpec":
+    """The run specification ``name`` is trained with: its notebook's quick profile, the plan's epochs and changes."""
+    from facegen_utils import profiles
+
+    plan = _check_name(name)
+    base = profiles.get(plan.notebook, "quick", variant=plan.variant, **plan.overrides)
+    return base.spec.replace(epochs=plan.epochs, ema=plan.ema, sample_every=0, checkpoint_every=0, out_dir=None)
+
+
+def load(name: str, *, device: str | torch.device = "cpu", folder: str | Path | None = None) -> "ModelSet":
+    """The shipped generator ``name`` as a ModelSet in eval mode (``G``; for the VAE also ``vae``), float32.
+
+    The file's sha256 must match the manifest's and the file is read with ``weights_only=True``; otherwise a
+    :class:`PretrainedError` names the file and the command that rebuilds it.
+    """
+    from facegen_utils.models import load_state_dict_checked
+    from facegen_utils.spec import ModelSpec
+
+    info = manifest(name, folder=folder)
+    weights, _ = _paths(name, folder)
+    fix = f"rebuild it with `{rebuild_command(name)}` (or reinstall the package)"
+    if not weights.is_file():
+        raise PretrainedError(f"pretrained model {name!r}: {weights} is missing; {fix}")
+    if (found := sha256(weights)) != info["sha256"]:
+        raise PretrainedError(f"pretrained model {name!r}: {weights} has sha256 {found[:12]}…, the manifest says "
+                              f"{info['sha256'][:12]}… (changed or truncated file); {fix}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:  # a file that matches its manifest but does not load: written by another torch
+        raise PretrainedError(f"pretrained model {name!r}: {weights} does not load ({error}); {fix}") from error
+    models = ModelSpec(**info["model_spec"]).build()
+    role, module = ("vae", models.vae) if models.vae is not None else ("G", models.G)
+    load_state_dict_checked(module, {k: v.float() for k, v in state.items()}, source=f"{weights} [{role}]")
+    models.D = None  # only the generator is shipped
+    for net in (models.G, models.vae):
+        if net is not None:
+            net.to(device).eval()
+    return models
+
+
+def score(models: "ModelSet", run: "RunSpec", *, n: int = SCORE_N, seed: int = 2) -> dict[str, float]:
+    """Precision, coverage, density, FID and attribute distance of ``n`` samples against ``n`` training images."""
+    from facegen_utils import metrics
+
+    data = run.load_dataset()
+    ref = metrics.reference(data, n=min(n, len(data)), seed=1)
+    row = metrics.evaluate(models, ref, n=n, prior=run.train.prior, seed=seed,
+                           metrics=("fid", "precision_recall", "density_coverage", "mode_collapse", "attributes"))
+    columns = ("precision", "coverage", "density", "fid", "attribute_distance", "duplicate_share")
+    return {c: round(float(row[c].iloc[0]), 4) for c in columns if c in row.columns}
+
+
+def train(name: str, *, folder: str | Path | None = None, threads: int | None = 1,
+          epochs: int | None = None) -> dict[str, Any]:
+    """Train ``name`` from its plan, write ``NAME.pt`` (float16) and ``NAME.json``; return the manifest.
+
+    ``epochs`` replaces the plan's (a short run for tests); the manifest records what was run.
+    """
+    from facegen_utils.training import Trainer
+    from facegen_utils.training.checkpoint import atomic_write
+
+    plan = _check_name(name)
+    if threads:
+        torch.set_num_threads(threads)
+    run = spec(name) if epochs is None else spec(name).replace(epochs=epochs)
+    started = time.perf_counter()
+    trainer = Trainer.from_spec(run)
+    trainer.fit()
+    seconds = time.perf_counter() - started
+    models = trainer.models
+    if trainer.G_ema is not None:
+        models.G.load_state_dict(trainer.G_ema.state_dict())
+    module = models.vae if models.vae is not None else models.G
+    module.eval()
+    half = {k: (v.half() if v.is_floating_point() else v).clone() for k, v in module.state_dict().items()}
+    weights, info_path = _paths(name, folder)
+    atomic_write(weights, lambda tmp: torch.save(half, tmp))
+    # the metrics are those of the shipped (float16-rounded) weights, loaded as a user loads them
+    info = {
+        "name": name, "notebook": plan.notebook, "variant": plan.variant,
+        "command": rebuild_command(name) + (f" --threads {threads}" if threads not in (1, None) else "")
+        + (f" --epochs {epochs}" if epochs is not None else ""),
+        "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "python": sys.version.split()[0], "epochs": run.train.epochs, "steps": trainer.step, "ema": plan.ema,
+        "changes_from_quick": {**plan.overrides, "epochs": run.train.epochs, "ema": plan.ema},
+        "model_spec": {"name": models.name, "image_size": models.image_size, "latent_dim": models.latent_dim,
+                       "options": dict(models.options)},
+        "prior": run.train.prior, "dataset": run.data.name, "limit": run.data.limit, "seed": run.train.seed,
+        "sha256": sha256(weights), "bytes": weights.stat().st_size,
+    }
+    atomic_write(info_path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    info["metrics"] = score(load(name, folder=folder), run)
+    info["metrics_n"] = SCORE_N
+    atomic_write(info_path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    return info
+
+
+def by_prior(notebook: str, runs: "Mapping[str, Any]") -> dict[str, Any]:
+    """{shipped name: run} for the runs (keyed by prior, as in notebook 04) whose prior a shipped generator of
+    ``notebook`` was trained with."""
+    from facegen_utils.noise import parse
+
+    found = {}
+    for name in for_notebook(notebook):
+        prior = parse(spec(name).train.prior)
+        found.update({name: run for key, run in runs.items() if parse(key) == prior})
+    return found
+
+
+def applies(name: str, run: "RunSpec") -> str | None:
+    """None when the shipped ``name`` was trained on this run's data and image size, else why it does not apply."""
+    info = manifest(name)
+    if (run.data.name, run.model.image_size) == (info["dataset"], info["model_spec"]["image_size"]):
+        return None
+    return (f"the shipped {name} was trained on {info['dataset']} at {info['model_spec']['image_size']} px and this "
+            f"run uses {run.data.name} at {run.model.image_size} px (a procedural model is never shown as a result "
+            f"on other data).")
+
+
+def for_exploration(name: str, run_models: Any, run: "RunSpec") -> tuple[Any, str]:
+    """The generator a notebook's interactive parts act on, and one line saying which.
+
+    The shipped ``name`` when it applies to this run (see :func:`applies`), else this run's own ``run_models``.
+    """
+    reason = applies(name, run)
+    if reason is None:
+        info = manifest(name)
+        return load(name), (f"Exploring the shipped {name} ({info['epochs']} epochs); pass this run's models to "
+                            f"explore what you trained.")
+    return run_models, f"Exploring this run's generator: {reason}"
+
+
+@dataclass
+class LongerTraining:
+    """This run's generators beside the shipped ones: a figure, the metric rows and one sentence per model.
+
+    ``reason`` is set (and the rest empty) when the comparison does not apply, e.g. on real data.
+    """
+
+    figure: Any = None
+    table: Any = None
+    sentences: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    def save(self, folder: str | Path, stem: str = "after_longer_training") -> Path | None:
+        """Write the figure as ``stem.png`` and the table as ``stem.csv`` into ``folder`` (nothing if not applicable)."""
+        if self.reason is not None:
+            return None
+        from facegen_utils.viz import save_figure
+
+        self.table.to_csv(Path(folder) / f"{stem}.csv")
+        return save_figure(self.figure, Path(folder) / f"{stem}.png", close=False)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.reason is not None:
+            print(self.reason)
+            return
+        from facegen_utils.metrics import shown
+
+        display(self.figure)
+        display(shown(self.table))
+        print("\n".join(self.sentences))
+
+
+def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSpec", *,
+                          run_epochs: "int | Mapping[str, int]", n: int = SCORE_N, seed: int = 2,
+                          grid: int = 36) -> LongerTraining:
+    """Compare this run's generators with the shipped ones of the same models, on the procedural data only.
+
+    ``runs`` maps a shipped name (``"05-gan"``) to what this run trained (a Trainer, a ModelSet or a generator);
+    ``run_epochs`` the epochs this run trained (one number, or one per name); ``reference`` is the real features
+    of :func:`facegen_utils.metrics.reference`; ``run`` the run's
+    specification: when its dataset or image size differs from the shipped generators', the comparison does not
+    apply (a generator trained on procedural faces is never shown as a result on real data) and ``reason`` says so.
+    """
+    from facegen_utils import conclusions, metrics
+    from facegen_utils.metrics.evaluate import _fake
+    from facegen_utils.viz import compare_grids
+
+    if not runs:
+        return LongerTraining(reason="After longer training: no shipped generator matches the models of this run.")
+    for name in runs:
+        if (reason := applies(name, run)) is not None:
+            return LongerTraining(reason=f"After longer training: not shown, because {reason}")
+    infos = {name: manifest(name) for name in runs}
+    rows, samples, sentences, ranges = [], {}, [], {}
+    for name, source in runs.items():
+        info, shipped = infos[name], load(name)
+        prior, epochs = info["prior"], run_epochs[name] if isinstance(run_epochs, Mapping) else run_epochs
+        pair = {f"{name}: this run ({epochs} epochs)": source,
+                f"{name}: shipped ({info['epochs']} epochs)": shipped}
+        found = []
+        for label, what in pair.items():
+            row = metrics.evaluate(what, reference, n=n, prior=prior, seed=seed, label=label,
+                                   metrics=("fid", "precision_recall", "density_coverage", "mode_collapse",
+                                            "attributes"))
+            rows.append(row)
+            found.append(row.iloc[0])
+            images, value_range = _fake(what, grid, prior=prior, seed=seed, batch_size=grid, value_range=None)
+            samples[label], ranges[label] = images, tuple(value_range)
+        sentences.append(conclusions.longer_training(name, found[0], found[1], run_epochs=epochs,
+                                                     shipped_epochs=info["epochs"],
+                                                     shipped_minutes=info["seconds"] / 60,
+                                                     targets=shipped.vae is None))
+    import pandas as pd
+
+    table = pd.concat(rows)
+    figure = compare_grids(samples, value_range=ranges, nrow=6, ncols=2, panel_size=3.0,
+                           title="this run (left) and the shipped generator trained longer (right)")
+    return LongerTraining(figure, table, sentences)

@@ -1,0 +1,138 @@
+"""The shipped generators: integrity checks on load, the manifests, and the quality each one reaches."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from facegen_utils import conclusions, pretrained
+
+GAN_PRECISION, GAN_COVERAGE = 0.85, 0.8  # the shipped GAN-family generators' targets
+FACE_ATTRIBUTE_DISTANCE = 0.2
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """04-normal trained for one epoch into a temporary folder (the files a user's rebuild writes)."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    info = pretrained.train("04-normal", folder=folder, epochs=1, threads=None)
+    return folder, info
+
+
+def _copy(built, tmp_path):
+    folder, _ = built
+    for path in folder.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def test_a_rebuild_writes_weights_and_a_manifest_that_load_checks(built):
+    folder, info = built
+    saved = json.loads((folder / "04-normal.json").read_text())
+    assert saved == json.loads(json.dumps(info))
+    assert saved["command"] == "python scripts/pretrain.py 04-normal --epochs 1"
+    assert saved["sha256"] == pretrained.sha256(folder / "04-normal.pt") and saved["torch"] == torch.__version__
+    assert saved["epochs"] == 1 and saved["steps"] == 32 and saved["prior"] == "normal(0, 1)"
+    assert set(saved["metrics"]) >= {"precision", "coverage", "density", "fid"}
+    state = torch.load(folder / "04-normal.pt", weights_only=True)
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    models = pretrained.load("04-normal", folder=folder)
+    assert models.D is None and not models.G.training
+    assert next(models.G.parameters()).dtype == torch.float32
+    assert models.G(torch.zeros(2, models.latent_dim)).shape == (2, 3, 32, 32)
+
+
+def test_a_changed_file_is_refused_with_the_rebuild_command(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    data = bytearray((folder / "04-normal.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "04-normal.pt").write_bytes(bytes(data))
+    with pytest.raises(pretrained.PretrainedError, match=r"sha256 .*changed or truncated.*scripts/pretrain.py 04-normal"):
+        pretrained.load("04-normal", folder=folder)
+
+
+def test_a_truncated_file_is_refused(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    data = (folder / "04-normal.pt").read_bytes()
+    (folder / "04-normal.pt").write_bytes(data[: len(data) // 3])
+    with pytest.raises(pretrained.PretrainedError, match="truncated"):
+        pretrained.load("04-normal", folder=folder)
+
+
+def test_missing_files_and_unknown_names_say_what_to_do(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    (folder / "04-normal.pt").unlink()
+    with pytest.raises(pretrained.PretrainedError, match="04-normal.pt is missing; rebuild it with"):
+        pretrained.load("04-normal", folder=folder)
+    with pytest.raises(pretrained.PretrainedError, match="04-uniform.json is missing"):
+        pretrained.load("04-uniform", folder=folder)
+    with pytest.raises(ValueError, match="did you mean '05-gan'"):
+        pretrained.load("05-gna")
+
+
+def test_every_planned_model_is_shipped_small_and_intact():
+    total = 0
+    for name in pretrained.names():
+        info = pretrained.manifest(name)
+        path = pretrained.ASSETS / f"{name}.pt"
+        assert pretrained.sha256(path) == info["sha256"], name
+        assert info["epochs"] == pretrained.PLANS[name].epochs and info["command"].endswith(name)
+        total += path.stat().st_size
+    assert total <= 30 * 2 ** 20
+
+
+def _scored(name):
+    models = pretrained.load(name)
+    return pretrained.score(models, pretrained.spec(name)), pretrained.manifest(name)["metrics"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", pretrained.names())
+def test_the_shipped_metrics_are_what_the_weights_score(name):
+    """500 samples scored now give the manifest's figures (the same seeds: only float rounding may differ)."""
+    now, shipped = _scored(name)
+    for column, value in shipped.items():
+        assert now[column] == pytest.approx(value, abs=0.01), column
+
+
+def _gan_names():
+    return [n for n in pretrained.names() if n != "01-vae"]
+
+
+# Targets of the shipped generators; those a CPU budget of about ten minutes does not reach are listed with what they
+# reach (also in README "Shipped generators"), so that the day they are met the strict xfail turns red and is removed.
+SHORT_OF_TARGET: dict[str, str] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _gan_names())
+def test_shipped_gan_family_generators_reach_the_targets(name, request):
+    if name in SHORT_OF_TARGET:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=SHORT_OF_TARGET[name]))
+    metrics = pretrained.manifest(name)["metrics"]
+    assert metrics["precision"] >= GAN_PRECISION and metrics["coverage"] >= GAN_COVERAGE
+    if pretrained.manifest(name)["dataset"] == "synthetic-faces":
+        assert metrics["attribute_distance"] <= FACE_ATTRIBUTE_DISTANCE
+
+
+def test_the_longer_training_sentence_is_computed_from_both_rows():
+    run, shipped = {"precision": 0.6, "coverage": 0.3}, {"precision": 0.9, "coverage": 0.85}
+    text = conclusions.longer_training("05-gan", run, shipped, run_epochs=40, shipped_epochs=180, shipped_minutes=8.2)
+    assert text == ("05-gan: trained for 180 epochs (8 min on one CPU thread) instead of 40, the same architecture "
+                    "reaches precision 0.90 and coverage 0.85 (this run: 0.60 / 0.30); coverage rises by 0.55, and it "
+                    "reaches the course's targets (0.7 / 0.5).")
+    worse = conclusions.longer_training("x", shipped, run, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
+                                        targets=False)
+    assert "coverage falls by 0.55" in worse and "targets" not in worse
+
+
+def test_after_longer_training_is_not_shown_on_real_data():
+    from facegen_utils import profiles
+
+    spec = profiles.get("05", "report").spec
+    result = pretrained.after_longer_training({"05-gan": None}, None, spec, run_epochs=1)
+    assert result.figure is None and "this run uses celeba at 64 px" in result.reason
+    models, line = pretrained.for_exploration("05-gan", "this run's models", spec)
+    assert models == "this run's models" and line.startswith("Exploring this run's generator: the shipped 05-gan")
