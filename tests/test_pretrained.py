@@ -102,8 +102,15 @@ def _gan_names():
 
 
 # Targets of the shipped generators; those a CPU budget of about ten minutes does not reach are listed with what they
-# reach (also in README "Shipped generators"), so that the day they are met the strict xfail turns red and is removed.
-SHORT_OF_TARGET: dict[str, str] = {}
+# reach (also in benchmarks/README.md "Shipped generators"), so that the day they are met the strict xfail turns red
+# and the entry is removed.
+SHORT_OF_TARGET: dict[str, str] = {
+    "03-gan": "the MLP GAN reaches precision 0.78, coverage 0.80 after 150 epochs (benchmarks/README.md)",
+    "04-normal": "the base-16 DCGAN reaches precision 0.16, coverage 0.33 on the paintings after 19,200 iterations",
+    "04-uniform": "the base-16 DCGAN reaches precision 0.13, coverage 0.25 on the paintings after 19,200 iterations",
+}
+ATTRIBUTES_SHORT = ("no shipped face generator reaches the attribute distance of 0.2 yet (0.27 for 05-gan to 0.40; "
+                    "an independent sample of 500 real faces scores about 0.1): see benchmarks/README.md")
 
 
 @pytest.mark.slow
@@ -113,8 +120,12 @@ def test_shipped_gan_family_generators_reach_the_targets(name, request):
         request.applymarker(pytest.mark.xfail(strict=True, reason=SHORT_OF_TARGET[name]))
     metrics = pretrained.manifest(name)["metrics"]
     assert metrics["precision"] >= GAN_PRECISION and metrics["coverage"] >= GAN_COVERAGE
-    if pretrained.manifest(name)["dataset"] == "synthetic-faces":
-        assert metrics["attribute_distance"] <= FACE_ATTRIBUTE_DISTANCE
+
+
+@pytest.mark.parametrize("name", [n for n in pretrained.names() if n[:2] != "04"])
+@pytest.mark.xfail(strict=True, reason=ATTRIBUTES_SHORT)
+def test_shipped_face_generators_match_the_attribute_distribution(name):
+    assert pretrained.manifest(name)["metrics"]["attribute_distance"] <= FACE_ATTRIBUTE_DISTANCE
 
 
 def test_the_longer_training_sentence_is_computed_from_both_rows():
@@ -136,3 +147,16 @@ def test_after_longer_training_is_not_shown_on_real_data():
     assert result.figure is None and "this run uses celeba at 64 px" in result.reason
     models, line = pretrained.for_exploration("05-gan", "this run's models", spec)
     assert models == "this run's models" and line.startswith("Exploring this run's generator: the shipped 05-gan")
+
+
+def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
+    from facegen_utils import metrics, profiles
+
+    run = profiles.get("05", "quick").spec
+    reference = metrics.reference(run.load_dataset(), n=100, seed=0)
+    this_run = run.replace(model_options={"base_channels": 8}).build_models()  # an untrained stand-in
+    result = pretrained.after_longer_training({"05-gan": this_run}, reference, run, run_epochs=3, n=100, grid=4)
+    assert result.reason is None
+    assert list(result.table.index) == ["05-gan: this run (3 epochs)", "05-gan: shipped (180 epochs)"]
+    assert result.table["coverage"].iloc[1] > result.table["coverage"].iloc[0]
+    assert result.sentences[0].startswith("05-gan: trained for 180 epochs (") and "instead of 3" in result.sentences[0]
