@@ -6,8 +6,9 @@ alone is timed in the same run as the reference, so the widget's own overhead sh
 is what a student feels; process CPU time is printed beside it because a shared machine inflates wall time (the
 load average is printed first): with ``--threads 1`` the CPU time is the update's cost on an idle core.
 Configurations: the DCGAN of notebooks 04/05 at 64×64 with its full widths (base_channels 64, 3.6 M parameters),
-a small one (base_channels 16), a 4×4 grid of the full DCGAN and the VAE explorer of report 000, each at the
-default pixel enlargement (×4 for one image, ×2 for a grid).
+a small one (base_channels 16), a 4×4 grid of the full DCGAN, the full DCGAN moved along an attribute direction
+(one of four direction sliders) and the VAE explorer of report 000, each at the default pixel enlargement (×4 for
+one image, ×2 for a grid).
 
     python benchmarks/widget_latency.py [--repeats 30] [--threads N]
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 
+from facegen_utils.latent import Direction
 from facegen_utils.models import build
 from facegen_utils.widgets import LatentExplorer, VAEExplorer, latent_explorer, vae_explorer
 
@@ -50,6 +52,18 @@ def slider_update(explorer: LatentExplorer | VAEExplorer) -> Callable[[int], obj
     """Move the first offset slider to a new value each call, as a release in the browser does."""
     values = [-2.0, -1.0, 0.5, 1.5, 2.5, -0.5]
     return lambda i: setattr(explorer.sliders[0], "value", values[i % len(values)])
+
+
+def direction_update(explorer: LatentExplorer) -> Callable[[int], object]:
+    """Move the first attribute-direction slider to a new value each call."""
+    values = [-2.0, -1.0, 0.5, 1.5, 2.5, -0.5]
+    return lambda i: setattr(explorer.direction_sliders[0], "value", values[i % len(values)])
+
+
+def random_directions(latent_dim: int, k: int = 4) -> list[Direction]:
+    """``k`` unit directions standing in for attribute directions (the cost does not depend on what they mean)."""
+    vectors = torch.nn.functional.normalize(torch.randn(k, latent_dim), dim=1)
+    return [Direction("attribute", str(i), v, 1.0, 1, 1) for i, v in enumerate(vectors)]
 
 
 def report(label: str, update: tuple[list[float], list[float]], forward: tuple[list[float], list[float]]) -> None:
@@ -87,6 +101,18 @@ def main() -> None:
                 return G(z)
 
         report(label, timings_ms(args.repeats, slider_update(explorer)), timings_ms(args.repeats, forward))
+
+    models = build("dcgan", image_size=64, base_channels=64)
+    explorer = latent_explorer(models, directions=random_directions(models.latent_dim))
+    z = explorer.latent()
+    models.G.eval()
+
+    def forward_full(_: int) -> object:
+        with torch.inference_mode():
+            return models.G(z)
+
+    report("dcgan 64x64 full, 1 image x4, direction", timings_ms(args.repeats, direction_update(explorer)),
+           timings_ms(args.repeats, forward_full))
 
     vae_models = build("keras-vae", image_size=64)
     explorer = vae_explorer(vae_models, torch.rand(3, 64, 64))

@@ -57,7 +57,7 @@ def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any
             f"{verdict}.")
 
 
-#: a step along a direction may lower its attribute's share by this much and still count as rising (200 faces: the
+#: a step along a direction may lower its attribute's share by this much and still count as rising (100-200 faces: the
 #: predictor's sampling noise)
 MONOTONE_SLACK = 0.03
 

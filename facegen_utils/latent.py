@@ -218,16 +218,19 @@ def direction_grid(source: "nn.Module | ModelSet", directions: Sequence[Directio
     return _decode(G, torch.cat(rows))
 
 
-#: directions shown first when a generator has them: measured on the shipped 05-gan, each takes its attribute's
-#: predicted share from under 20 % to over 80 % between steps -3 and +3 (tests/test_latent.py)
+#: directions shown first when a generator has them: each takes its attribute's predicted share from under 20 % to
+#: over 80 % between steps -3 and +3, measured on the shipped 05-gan (faces, tests/test_latent.py) and 04-normal
+#: (paintings: 0-4 % to 86-98 %)
 PREFERRED: dict[str, tuple[str, ...]] = {
     "faces": ("hair_color: black", "hair_style: long", "skin_tone: fair", "eye_color: blue"),
-    "paintings": (),
+    "paintings": ("scene: water", "time_of_day: sunset", "poplars", "flowers"),
 }
 
 
-def strongest(directions: Mapping[str, Direction], k: int = 4, *, prefer: Sequence[str] = ()) -> list[str]:
-    """Labels of ``k`` directions, at most one per attribute: the ``prefer`` ones found, then by separation."""
+def strongest(directions: Mapping[str, Direction], k: int = 4, *, prefer: Sequence[str] | None = None) -> list[str]:
+    """Labels of ``k`` directions, at most one per attribute: the ``prefer`` ones found (default: the
+    :data:`PREFERRED` of both domains), then by separation."""
+    prefer = [label for labels in PREFERRED.values() for label in labels] if prefer is None else prefer
     picked: dict[str, str] = {}
     ranked = sorted(directions.items(), key=lambda item: -item[1].separation)
     for label, d in [(p, directions[p]) for p in prefer if p in directions] + ranked:
@@ -277,7 +280,7 @@ DOMAINS = {"synthetic-faces": "faces", "synthetic-paintings": "paintings"}
 
 
 def direction_study(source: "nn.Module | ModelSet", *, dataset: str = "synthetic-faces",
-                    labels: Sequence[str] | None = None, n: int = 2000, n_effect: int = 200,
+                    labels: Sequence[str] | None = None, n: int = 1000, n_effect: int = 100,
                     steps: Sequence[float] = DEFAULT_STEPS, prior: Any = "normal(0, 1)", seed: int = 0,
                     directions: Mapping[str, Direction] | None = None,
                     latent_dim: int | None = None) -> DirectionStudy:
@@ -301,7 +304,7 @@ def direction_study(source: "nn.Module | ModelSet", *, dataset: str = "synthetic
         return DirectionStudy(found, sentences=["No attribute class is both frequent and rare enough among this "
                                                 "generator's faces to give a direction (a barely trained generator "
                                                 "draws nearly the same attributes everywhere)."])
-    labels = list(labels) if labels is not None else strongest(found, prefer=PREFERRED[domain])
+    labels = list(labels) if labels is not None else strongest(found)
     missing = [label for label in labels if label not in found]
     if missing:
         from facegen_utils.spec import suggest

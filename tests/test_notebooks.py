@@ -172,6 +172,8 @@ def test_papermill_run_on_the_real_dataset_layout(path: Path, tmp_path: Path, mo
     text = "".join(str(o.get("text", "")) + str(o.get("data", {})) for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)
     assert name in text and (out / "summary.json").is_file()
+    assert "After longer training: not shown" in text  # a procedural generator is never shown on real data
+    assert "need known attributes" in text
     assert sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*")) == before  # untouched
 
 
