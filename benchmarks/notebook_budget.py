@@ -22,7 +22,7 @@ BUDGET_S = 180.0
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notebooks", default=None, help="comma-separated numbers (default: all five)")
+    parser.add_argument("--notebooks", default=None, help="comma-separated numbers (default: all)")
     parser.add_argument("--profile", default="quick", help="smoke | quick | report (default quick)")
     parser.add_argument("--out", default=None, help="keep the executed notebooks and the gallery here")
     parser.add_argument("--budget", type=float, default=BUDGET_S, help="seconds per notebook (default 180)")

@@ -17,7 +17,9 @@ import os
 import sys
 import time
 
-TARGETS = {"01": (0.7, 0.5), "03": (0.7, 0.5), "05": (0.7, 0.5), "02": (None, 0.3), "04": (None, 0.3)}
+# notebook 06's quick U-Net has no target: a few hundred iterations are known to be far too few for a diffusion
+# model (its notebook says so); `--notebooks 06` measures where it gets
+TARGETS = {"01": (0.7, 0.5), "03": (0.7, 0.5), "05": (0.7, 0.5), "02": (None, 0.3), "04": (None, 0.3), "06": None}
 REPEATING = ("gamma(2, 1)", "normal(-1, 1)", "normal(1, 1)")
 
 
@@ -37,7 +39,7 @@ def runs(notebook: str, profile: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notebooks", default="01,02,03,04,05", help="comma-separated numbers (default: all five)")
+    parser.add_argument("--notebooks", default="01,02,03,04,05", help="comma-separated numbers (default: the five GAN notebooks; 06 too when named)")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--n", type=int, default=1000, help="samples scored per model (default 1000)")
     args = parser.parse_args(argv)
@@ -58,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             data = spec.load_dataset()
             reference = fu.metrics.reference(data, n=min(args.n, len(data)), seed=1)
             row = fu.metrics.evaluate(trainer, reference, n=args.n, prior=spec.train.prior, seed=2).iloc[0]
-            low_p, low_c = TARGETS[notebook]
-            if notebook == "04":
+            low_p, low_c = TARGETS[notebook] or (None, None)
+            if TARGETS[notebook] is None:
+                ok = None
+            elif notebook == "04":
                 ok = bool(row["collapsed"]) if label in REPEATING else row["coverage"] >= low_c
             elif spec.model.name == "keras-vae":
                 ok = None  # the VAE is judged by its pictures (blurry by design)

@@ -8,7 +8,8 @@ load average is printed first): with ``--threads 1`` the CPU time is the update'
 Configurations: the DCGAN of notebooks 04/05 at 64×64 with its full widths (base_channels 64, 3.6 M parameters),
 a small one (base_channels 16), a 4×4 grid of the full DCGAN, the full DCGAN moved along an attribute direction
 (one of four direction sliders) and the VAE explorer of report 000, each at the default pixel enlargement (×4 for
-one image, ×2 for a grid).
+one image, ×2 for a grid); notebook 06's diffusion explorer (quick U-Net, 32×32): moving the step slider (a cached
+trajectory) and typing a new seed (one DDIM-25 run of one image; the forward column is one U-Net pass).
 
     python benchmarks/widget_latency.py [--repeats 30] [--threads N]
 """
@@ -24,7 +25,8 @@ import torch
 
 from facegen_utils.latent import Direction
 from facegen_utils.models import build
-from facegen_utils.widgets import LatentExplorer, VAEExplorer, latent_explorer, vae_explorer
+from facegen_utils import profiles
+from facegen_utils.widgets import LatentExplorer, VAEExplorer, diffusion_explorer, latent_explorer, vae_explorer
 
 BUDGET_MS = 100.0
 
@@ -125,6 +127,30 @@ def main() -> None:
 
     report("keras-vae 64x64, 3-image strip x4", timings_ms(args.repeats, slider_update(explorer)),
            timings_ms(args.repeats, decode))
+
+    # notebook 06: the step slider redraws a cached trajectory; a new seed runs DDIM-25 on one image (32 px, the
+    # quick profile's U-Net), which the forward column shows for one U-Net pass
+    unet_models = profiles.get("06", "quick").build_models()
+    explorer = diffusion_explorer(unet_models, steps=25)
+
+    def move_step(i: int) -> object:
+        explorer.step.value = 1 + i % 25
+        return explorer.image.value
+
+    def new_seed(i: int) -> object:
+        explorer.seed.value = 1000 + i
+        return explorer.image.value
+
+    x = torch.randn(1, 3, 32, 32)
+
+    def unet_pass(_: int) -> object:
+        with torch.inference_mode():
+            return unet_models.denoiser(x, torch.tensor([500]))
+
+    report("ddpm-unet 32x32, step slider (cached)", timings_ms(args.repeats, move_step),
+           timings_ms(args.repeats, unet_pass))
+    report("ddpm-unet 32x32, new seed (DDIM-25)", timings_ms(max(3, args.repeats // 5), new_seed, warmup=1),
+           timings_ms(args.repeats, unet_pass))
 
 
 if __name__ == "__main__":

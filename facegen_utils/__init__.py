@@ -1,7 +1,8 @@
 """facegen_utils — the shared package of the facegen notebooks.
 
-Datasets (procedural and real), models of the five reports, losses, latent priors, one training engine,
-metrics, plots and latent-space widgets. Notebooks import it once: ``import facegen_utils as fu``.
+Datasets (procedural and real), models of the reports (GANs, VAE, a diffusion U-Net), losses, latent priors, diffusion
+samplers, one training engine, metrics, plots and latent-space widgets. Notebooks import it once:
+``import facegen_utils as fu``.
 Submodules load on first attribute access, so ``import facegen_utils`` stays cheap.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "datasets", "eda", "models", "losses", "noise", "training", "profiles", "metrics", "viz", "widgets",
-    "device", "cli", "notebook", "gallery", "conclusions", "tensors", "spec", "pretrained", "latent",
+    "device", "cli", "notebook", "gallery", "conclusions", "tensors", "spec", "pretrained", "latent", "diffusion",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of all subcommands."""
     parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="facegen: prepare datasets, train and sample the models of the five notebooks.",
+        description="facegen: prepare datasets, train and sample the models of the notebooks.",
         epilog=EXAMPLES + f"\nRun '{PROG} COMMAND --help' for the options of one command.")
     parser.add_argument("--version", action="version", version=f"facegen_utils {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Execute the notebooks with papermill into --out and write --out/index.html.")
     r.add_argument("--profile", default="quick", choices=profiles.PROFILES)
     r.add_argument("--out", default="outputs", help="output folder (default outputs)")
-    r.add_argument("--notebooks", help="comma-separated subset, e.g. 01,05 (default: all five)")
+    r.add_argument("--notebooks", help="comma-separated subset, e.g. 01,05 (default: all six)")
     return parser
 
 

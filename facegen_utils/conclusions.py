@@ -10,7 +10,9 @@ plain pandas objects, dicts and numbers (never a trainer) and returns the lines 
 - notebook 04 (Monet DCGAN, noise distributions): :func:`noise_study_verdict` on the ``study`` table (one row per
   prior) tests the report's "gamma and shifted normals repeat images", :func:`noise_study_summary` sums it up;
 - notebook 05 (CelebA DCGAN): :func:`quality_over_epochs` on the scores at the strip's epochs tests the report's
-  "the quality stagnates".
+  "the quality stagnates";
+- notebook 06 (diffusion against the DCGAN): :func:`diffusion_vs_gan` reads the sampling study (one row per sampler
+  and number of steps, one for the GAN) and the classifier two-sample tests.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ __all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BES
            "NOT_TESTABLE_DIVERSITY", "DUPLICATE_MARGIN", "DIVERSITY_DROP", "LEVELLED_OFF_SHARE", "VERDICTS",
            "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
            "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
-           "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target", "longer_training", "direction_effect", "MONOTONE_SLACK"]
+           "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target", "longer_training", "direction_effect", "MONOTONE_SLACK",
+           "ENOUGH_STEPS_SHARE", "INDISTINGUISHABLE_BELOW", "diffusion_vs_gan"]
 
 #: the course's targets for a GAN's final samples in the package's features (benchmarks/notebook_quality.py): most
 #: of them look real (precision) and they reach half of the real images' neighbourhoods (coverage, Naeem et al. 2020)
@@ -297,3 +300,40 @@ def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> lis
                  f"{row['diversity_ratio']:.2f}x that of the data"
                  + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
     return lines + ([f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.index) else [])
+
+
+#: the fewest sampling steps count as "enough" when their FID is within this share of the best FID of the study
+ENOUGH_STEPS_SHARE = 0.10
+#: a classifier two-sample test whose held-out accuracy stays below this cannot tell the two sets apart
+INDISTINGUISHABLE_BELOW = 0.6
+
+
+def diffusion_vs_gan(study: pd.DataFrame, c2st: pd.DataFrame | None = None, *, gan: str = "DCGAN",
+                     time_column: str = "seconds_per_64") -> list[str]:
+    """Sentences on the sampling study (rows "DCGAN", "DDIM-10", ...; ``steps``, ``fid``, ``precision``,
+    ``coverage`` and the seconds per 64 samples) and the two-sample tests (index "a vs b", ``accuracy``)."""
+    lines = []
+    diffusion = study.drop(index=gan, errors="ignore")
+    if len(diffusion):
+        best = diffusion["fid"].idxmin()
+        enough = diffusion[diffusion["fid"] <= diffusion["fid"].min() * (1 + ENOUGH_STEPS_SHARE)]
+        fewest = enough.sort_values(["steps", time_column]).index[0]
+        lines.append(f"Best diffusion setting here: {best} (FID {diffusion.loc[best, 'fid']:.1f}, precision "
+                     f"{diffusion.loc[best, 'precision']:.2f}, coverage {diffusion.loc[best, 'coverage']:.2f}); "
+                     f"the fewest steps within {ENOUGH_STEPS_SHARE:.0%} of its FID: {fewest} "
+                     f"({enough.loc[fewest, time_column]:.2f} s per 64 samples on this machine).")
+        if gan in study.index:
+            g = study.loc[gan]
+            better = "better" if diffusion.loc[best, "fid"] < g["fid"] else "worse"
+            ratio = enough.loc[fewest, time_column] / max(float(g[time_column]), 1e-9)
+            lines.append(f"Against the {gan} (FID {g['fid']:.1f}, precision {g['precision']:.2f}, coverage "
+                         f"{g['coverage']:.2f}): the diffusion model's best FID is {better}, and {fewest} takes "
+                         f"{ratio:,.0f} times the {gan}'s time for the same number of samples (one network pass "
+                         f"against {int(enough.loc[fewest, 'steps'])}).")
+    if c2st is not None:
+        for pair, row in c2st.iterrows():
+            verdict = ("cannot tell them apart" if row["accuracy"] < INDISTINGUISHABLE_BELOW
+                       else "tells them apart")
+            lines.append(f"Classifier two-sample test, {pair}: held-out accuracy {row['accuracy']:.2f} (0.5 = "
+                         f"indistinguishable): a small CNN {verdict}.")
+    return lines

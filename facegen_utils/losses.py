@@ -9,6 +9,7 @@
   GANs"; report 001), computed per sample over all non-batch dimensions.
 - VAE loss: reconstruction + beta * KL(q(z|x) || N(0, I)) (Kingma & Welling 2014, "Auto-Encoding Variational
   Bayes"; report 000), both summed per sample and averaged over the batch as in the Keras VAE example.
+- Diffusion: Ho et al.'s (2020) "simple" loss, the mean squared error between the noise and its prediction.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["bce_d_loss", "bce_g_loss", "d_accuracy", "wgan_d_loss", "wgan_g_loss", "gradient_penalty", "clip_weights",
-           "WeightClipper", "vae_loss"]
+           "WeightClipper", "vae_loss", "diffusion_loss"]
 
 
 def _flat_float(logits: torch.Tensor) -> torch.Tensor:
@@ -210,3 +211,11 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
         recon_term = per_pixel.sum() * scale
         kl_term = kl_per_unit.sum() * scale
         return recon_term + beta * kl_term, recon_term, kl_term
+
+
+def diffusion_loss(predicted_noise: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Ho et al.'s L_simple: the mean over pixels and batch of (ε̂ - ε)², in float32 (also under autocast)."""
+    if predicted_noise.shape != noise.shape:
+        raise ValueError(f"diffusion_loss: the prediction {tuple(predicted_noise.shape)} and the noise "
+                         f"{tuple(noise.shape)} must have the same shape (the network predicts the noise of x_t).")
+    return F.mse_loss(predicted_noise.float(), noise.float())

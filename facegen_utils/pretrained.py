@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
            "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
-           "for_exploration", "by_prior"]
+           "for_exploration", "by_prior", "gan_for_comparison"]
 
 #: where the weights and manifests live (inside the package, so an installed copy has them)
 ASSETS = Path(__file__).resolve().parent / "assets" / "pretrained"
@@ -64,6 +64,8 @@ PLANS: dict[str, Plan] = {
     "04-normal": Plan("04", "gan", 600, {"lr": 2e-4, "prior": "normal(0, 1)"}),
     "04-uniform": Plan("04", "gan", 600, {"lr": 2e-4, "prior": "uniform(-1, 1)"}),
     "05-gan": Plan("05", "gan", 180, {"lr": 2e-4}),
+    "06-ddpm": Plan("06", "ddpm", 60, {"lr": 5e-4, "limit": 2048, "batch_size": 64,
+                                       "model_options": {"sample_steps": 50}}, ema=0.995),
 }
 
 
@@ -77,7 +79,7 @@ def names() -> list[str]:
 
 
 def for_notebook(notebook: str) -> list[str]:
-    """The names of the shipped generators of one notebook ("01".."05")."""
+    """The names of the shipped generators of one notebook ("01".."06")."""
     return [name for name, plan in PLANS.items() if plan.notebook == notebook]
 
 
@@ -205,6 +207,8 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
         "prior": run.train.prior, "dataset": run.data.name, "limit": run.data.limit, "seed": run.train.seed,
         "sha256": sha256(weights), "bytes": weights.stat().st_size,
     }
+    if models.denoiser is not None:  # a diffusion model is scored through its G: deterministic DDIM
+        info["sampler"] = f"DDIM, {models.G.steps} steps, eta 0 (the model's G)"
     atomic_write(info_path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
     info["metrics"] = score(load(name, folder=folder), run)
     info["metrics_n"] = SCORE_N
@@ -327,3 +331,26 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
     figure = compare_grids(samples, value_range=ranges, nrow=6, ncols=2, panel_size=3.0,
                            title="this run (left) and the shipped generator trained longer (right)")
     return LongerTraining(figure, table, sentences)
+
+
+def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None,
+                       name: str = "05-gan") -> tuple[Any, str]:
+    """The DCGAN that notebook 06 compares its diffusion model with, and one line saying which.
+
+    A checkpoint of notebook 05's run when given (e.g. its report run on CelebA), else the shipped ``name`` when it
+    was trained on this run's data and image size, else None (the line says how to add one).
+    """
+    if checkpoint is not None:
+        from facegen_utils.training import load_generator
+
+        models = load_generator(checkpoint)
+        if models.image_size != run.model.image_size:
+            raise ValueError(f"gan_checkpoint={str(checkpoint)!r} holds a generator of {models.image_size} px, this "
+                             f"run's images are {run.model.image_size} px; train notebook 05 at the same image_size.")
+        return models, f"GAN side: the generator of {checkpoint}."
+    reason = applies(name, run)
+    if reason is None:
+        info = manifest(name)
+        return load(name), f"GAN side: the shipped {name} (notebook 05's DCGAN, {info['epochs']} epochs)."
+    return None, (f"GAN side: none, because {reason} Pass gan_checkpoint= a checkpoint of notebook 05 trained on "
+                  f"this data (outputs/05_celeba_dcgan/train/checkpoint.pt after its report run).")

@@ -1,4 +1,4 @@
-"""Hyperparameters of the five notebooks as data: each report's exact setting and two shrunk profiles.
+"""Hyperparameters of the notebooks as data: each report's exact setting and two shrunk profiles.
 
 Three profiles per notebook:
 
@@ -7,6 +7,8 @@ Three profiles per notebook:
   MLP WGAN-GP after Gulrajani et al. 2017), report 002 (CelebA, Keras MLP GAN), report 003 (Monet, the
   PyTorch DCGAN tutorial after Radford et al. 2016, label smoothing and seven noise priors) and report 004
   (CelebA, the same DCGAN). Values a report does not print come from the code it follows; ``notes`` says so.
+  Notebook 06 carries out report 004's announced next step (diffusion), for which no report prints a setting: its
+  report profile is Ho et al.'s (2020) CIFAR-10 model at 64x64 on CelebA.
 - ``"quick"``: the procedural data, each notebook in at most three minutes on a 2-core CPU with faces (paintings)
   visibly emerging (measured in benchmarks/README.md). The layers stay, but images shrink to 32x32, and channel
   widths, the noise size (notebook 03) and the Keras models' BatchNorm momentum may change; ``changes`` lists them.
@@ -50,6 +52,7 @@ NOTEBOOKS: dict[str, str] = {
     "03": "03_celeba_mlp_gan",
     "04": "04_monet_dcgan_noise_study",
     "05": "05_celeba_dcgan",
+    "06": "06_celeba_diffusion_vs_dcgan",
 }
 
 PROFILES: tuple[str, ...] = ("smoke", "quick", "report")
@@ -61,6 +64,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "03": ("gan",),
     "04": ("gan",),
     "05": ("gan",),
+    "06": ("ddpm",),
 }
 
 #: model name -> (notebook, variant) it belongs to, so ``get("dcgan", "report")`` works too
@@ -71,6 +75,7 @@ _MODEL_HOME: dict[str, tuple[str, str]] = {
     "mlp-wgan-gp": ("02", "wgan-gp"),
     "mlp-gan": ("03", "gan"),
     "dcgan": ("05", "gan"),
+    "ddpm-unet": ("06", "ddpm"),
 }
 
 #: report 003's seven noise priors; the second argument of ``normal`` is the variance
@@ -121,7 +126,7 @@ class Profile:
     and so does every knob (``profile.priors``).
     """
 
-    notebook: str                       # "01" .. "05"
+    notebook: str                       # "01" .. "06"
     profile: str                        # "smoke" | "quick" | "report"
     variant: str                        # the model of the notebook this setting trains (see VARIANTS)
     spec: RunSpec                       # data, model and training settings (facegen_utils.spec)
@@ -266,6 +271,20 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
         notes=("report 004: 50 epochs, batch 128, lr 1e-4, Adam(0.5, 0.999), BCE, 64x64 in [-1, 1]; grids at "
                "the end of epochs 1, 10, 20, 30, 40, 50",),
     ),
+    # report 004 names diffusion as its next iteration but prints no setting: this is Ho et al.'s (2020) CIFAR-10
+    # model (128 channels, 2 residual blocks per level, attention at 16x16, dropout 0.1, lr 2e-4, batch 128, EMA
+    # 0.9999, linear schedule, T = 1000) with a fourth level for 64 px, trained 20 CelebA epochs (31,660 steps)
+    ("06", "ddpm"): dict(
+        dataset="celeba", image_size=64, model="ddpm-unet", objective="diffusion", epochs=20, batch_size=128,
+        lr=2e-4, betas=(0.9, 0.999), optimizer="adam", ema=0.9999, sample_every=1,
+        model_options={"base_channels": 128, "channel_mults": (1, 2, 2, 2), "blocks": 2, "attention_size": 16,
+                       "dropout": 0.1},
+        knobs={"sampling_steps": (10, 25, 50, 100, 1000), "ddpm_steps": (100, 1000), "eval_samples": 2000,
+               "gan_checkpoint": None},
+        notes=("no report prints a diffusion setting: Ho et al. (2020), appendix B (CIFAR-10: 35.7 M parameters, "
+               "lr 2e-4, batch 128, EMA 0.9999, 800k steps), with a fourth resolution level for 64x64 CelebA as in "
+               "Song et al.'s (2021) CelebA model; 20 epochs (31,660 steps) fit one GPU in hours",),
+    ),
 }
 
 # Keras' BatchNorm momentum (0.01 in PyTorch terms) leaves the running statistics near their initial values after
@@ -307,6 +326,14 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
         ("05", "gan"): dict(dataset="synthetic-faces", image_size=32, limit=2048, epochs=40, batch_size=64,
                             lr=4e-4, model_options={"base_channels": 32},
                             knobs={"grid_epochs": (1, 5, 10, 20, 30, 40)}),
+        # batch 16 at lr 1e-3 (64 samples, DDIM-50): 4 epochs (256 steps) precision 0.02, coverage 0.08; 8 epochs
+        # 0.92 / 0.61 but past the budget with the comparison; batch 64 for 4 epochs: 0.07 / 0.02. DDIM in 25
+        # steps for this run's grids and scores (on the shipped U-Net as good as 50: 0.98 / 0.95 and 0.97 / 0.94)
+        ("06", "ddpm"): dict(dataset="synthetic-faces", image_size=32, limit=1024, epochs=6, batch_size=16,
+                             lr=1e-3, ema=None, grid_size=16, sample_every=2,
+                             model_options={"base_channels": 32, "channel_mults": (1, 2, 2), "blocks": 1,
+                                            "attention_size": 8, "dropout": 0.0, "sample_steps": 25},
+                             knobs={"sampling_steps": (10, 25, 50), "ddpm_steps": (25,), "eval_samples": 64}),
     },
     "smoke": {
         ("01", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),
@@ -321,6 +348,10 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
                             knobs={"iterations_per_prior": 2}),
         ("05", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, model_options={"base_channels": 8},
                             knobs={"grid_epochs": (1,)}),
+        ("06", "ddpm"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, ema=None, grid_size=16,
+                             model_options={"base_channels": 8, "channel_mults": (1, 2), "blocks": 1,
+                                            "attention_size": 8, "dropout": 0.0, "sample_steps": 4},
+                             knobs={"sampling_steps": (2, 4), "ddpm_steps": (4,), "eval_samples": 32}),
     },
 }
 
@@ -381,7 +412,7 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
 
 def _check_knob(notebook: str, name: str, value: Any) -> Any:
     """A knob's value in its normal form (lists as tuples), or a ValueError that names it."""
-    if name in ("comparison_epochs", "grid_epochs"):
+    if name in ("comparison_epochs", "grid_epochs", "sampling_steps", "ddpm_steps"):
         value = _as_tuple(value)
         for epoch in value:
             check_int(name, epoch, 1)
@@ -389,6 +420,10 @@ def _check_knob(notebook: str, name: str, value: Any) -> Any:
         value = _as_tuple(value)
         for variant in value:
             check_choice("models", variant, VARIANTS[notebook])
+    elif name == "gan_checkpoint":
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"gan_checkpoint={value!r} must be None or the path of a checkpoint of notebook 05 "
+                             f"(e.g. 'outputs/05_celeba_dcgan/train/checkpoint.pt').")
     elif name == "priors":
         from facegen_utils import noise
 
@@ -398,7 +433,7 @@ def _check_knob(notebook: str, name: str, value: Any) -> Any:
                 noise.parse(prior)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"priors: {prior!r} is not a latent distribution ({exc})") from None
-    else:  # more_epochs, iterations_per_prior
+    else:  # more_epochs, iterations_per_prior, eval_samples
         check_int(name, value, 1)
     return value
 

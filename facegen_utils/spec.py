@@ -204,7 +204,8 @@ class ModelSpec:
         check_int("latent_dim", self.latent_dim, 1, optional="the model's default")
         check_fields(f"model {self.name!r}", self.options, list(models.options(self.name)))
         if self.latent_dim is None:
-            object.__setattr__(self, "latent_dim", models.entry(self.name).latent_dim)
+            object.__setattr__(self, "latent_dim", models.default_latent_dim(self.name, self.image_size,
+                                                                             **self.options))
 
     @property
     def value_range(self) -> tuple[float, float]:

@@ -227,6 +227,87 @@ def plot_direction_effects(effects: "Sequence[pd.DataFrame]", *,
     return fig
 
 
+def plot_sampling_study(study: "pd.DataFrame", *, gan: str = "DCGAN", time_column: str = "seconds_per_64",
+                        title: str = "quality against sampling steps and time") -> "matplotlib.figure.Figure":
+    """The table of :func:`facegen_utils.diffusion.sampling_study`: FID against steps (left) and coverage against
+    the seconds per 64 samples (right), one line per sampler; the GAN as a dashed line (left) and a star (right)."""
+    fig = _new_figure((10.0, 3.6))
+    left, right = fig.subplots(1, 2)
+    diffusion = study.drop(index=gan, errors="ignore")
+    samplers = diffusion.index.str.split("-").str[0]
+    for sampler in dict.fromkeys(samplers):
+        rows = diffusion[samplers == sampler].sort_values("steps")
+        line, = left.plot(rows["steps"], rows["fid"], marker="o", label=sampler)
+        right.plot(rows[time_column], rows["coverage"], marker="o", color=line.get_color(), label=sampler)
+        for label, row in rows.iterrows():
+            right.annotate(str(int(row["steps"])), (row[time_column], row["coverage"]), fontsize=7,
+                           textcoords="offset points", xytext=(3, 3))
+    if gan in study.index:
+        left.axhline(study.loc[gan, "fid"], color="black", linestyle="--", label=gan)
+        right.plot([study.loc[gan, time_column]], [study.loc[gan, "coverage"]], marker="*", markersize=12,
+                   color="black", linestyle="none", label=gan)
+    left.set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    left.set_xticks(sorted({int(s) for s in diffusion["steps"]}))
+    left.xaxis.set_major_formatter(ScalarFormatter())
+    left.xaxis.set_minor_formatter(NullFormatter())
+    left.set_xlabel("sampling steps")
+    left.set_ylabel("FID (lower is better)")
+    right.set_xscale("log")
+    right.set_xlabel(f"seconds per 64 samples ({time_column.rsplit('_', 1)[-1]} images; log scale)"
+                     if time_column != "seconds_per_64" else "seconds per 64 samples (log scale)")
+    right.set_ylabel("coverage (higher is better)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_reverse_process(trajectory, steps: Sequence[int], *, value_range: Sequence[float] = (-1.0, 1.0),
+                         title: str = "the reverse process") -> "matplotlib.figure.Figure":
+    """x_t (top row) and the predicted x̂_0 (bottom row) after the given steps of a
+    :class:`facegen_utils.diffusion.Trajectory` (1-based: step k is after k denoising steps)."""
+    fig = _new_figure((1.6 * len(steps), 3.6))
+    axes = fig.subplots(2, len(steps), squeeze=False)
+    for column, k in enumerate(steps):
+        t, x, x0 = trajectory.at(k - 1)
+        for row, (images, name) in enumerate(((x.clamp(*value_range), "x_t"), (x0, "predicted x̂_0"))):
+            ax = axes[row][column]
+            ax.imshow(image_grid(images, nrow=int(math.ceil(math.sqrt(len(images)))), value_range=value_range))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(name, fontsize=9)
+        after = trajectory.timesteps[k] if k < len(trajectory.timesteps) else 0
+        axes[0][column].set_title(f"step {k}\n(t = {after})", fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_forward_process(noised: torch.Tensor, steps: Sequence[int], *, labels: Sequence[str] = ("",),
+                         value_range: Sequence[float] = (-1.0, 1.0),
+                         title: str = "the forward process q(x_t | x_0)") -> "matplotlib.figure.Figure":
+    """Rows of images noised at ``steps``: ``noised`` is (rows, len(steps), 3, H, W) (e.g. one row per schedule)."""
+    rows = noised.shape[0]
+    fig = _new_figure((1.5 * len(steps), 1.6 * rows + 0.6))
+    axes = fig.subplots(rows, len(steps), squeeze=False)
+    for r in range(rows):
+        for c, t in enumerate(steps):
+            ax = axes[r][c]
+            ax.imshow(image_grid(noised[r, c:c + 1].clamp(*value_range), nrow=1, value_range=value_range,
+                                 padding=0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"t = {t}", fontsize=9)
+            if c == 0 and r < len(labels):
+                ax.set_ylabel(labels[r], fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
 def save_figure(fig: "matplotlib.figure.Figure", path: str | Path, *, dpi: int = 120, close: bool = True) -> Path:
     """Write a figure (format from the suffix, PNG when there is none) and return its path.
 

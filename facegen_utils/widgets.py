@@ -6,6 +6,8 @@ Networks"), switches among the seven noise priors of report 003 (the Monet DCGAN
 truncation trick (Brock, Donahue and Simonyan 2019, BigGAN). Small moves giving smooth changes is the check Radford,
 Metz and Chintala (2016, DCGAN) used to argue that a generator has not memorised its data. ``vae_explorer(vae,
 image)`` encodes a real image (Kingma and Welling 2014) and moves its posterior mean: original | reconstruction | edit.
+``diffusion_explorer(models)`` walks a diffusion model's reverse process step by step (x_t beside the predicted x̂_0)
+and interpolates two starting noises by slerp, denoised with deterministic DDIM (Song et al. 2021).
 
 Every control updates on release. One update is ``render()``, which the observers call and tests call without a
 browser; it runs the network under ``eval()`` and ``torch.inference_mode()``, then restores each training flag. PNG at
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
     from facegen_utils.models import ModelSet
 
 
-__all__ = ["LatentExplorer", "VAEExplorer", "latent_explorer", "vae_explorer", "png_bytes"]
+__all__ = ["LatentExplorer", "VAEExplorer", "DiffusionExplorer", "latent_explorer", "vae_explorer",
+           "diffusion_explorer", "png_bytes"]
 
 DEFAULT_DIMS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
 _MAX_SEED = 2 ** 31 - 1  # the largest seed a browser's number box holds exactly
@@ -463,3 +466,93 @@ def vae_explorer(vae_or_models: nn.Module | ModelSet | str | os.PathLike[str],
         raise ValueError(f"vae_explorer: {type(vae).__name__} has no latent_dim attribute; pass latent_dim=.")
     return VAEExplorer(vae, image, latent_dim=int(latent_dim), value_range=value_range, dims=dims,
                        slider_range=slider_range, image_scale=image_scale, directions=directions)
+
+
+class DiffusionExplorer(_Explorer):
+    """One starting noise through a diffusion model's reverse process: x_t (left) and the predicted x̂_0 (right).
+
+    Controls: the seed of the noise, a second seed and the slerp position between the two noises, the number of
+    DDIM steps, and the step slider (1 = after the first denoising step, ``steps`` = the final image). A trajectory
+    is computed once per noise and number of steps (one image, deterministic DDIM) and cached, so moving the step
+    slider only redraws.
+    """
+
+    def __init__(self, model: nn.Module, *, seed: int, steps: int, step_choices: Sequence[int],
+                 image_scale: int) -> None:
+        import ipywidgets as widgets
+
+        from facegen_utils.diffusion import check_steps
+
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED - 1:
+            raise ValueError(f"seed={seed!r} must be an int in [0, {_MAX_SEED - 1}] (the seed box's range).")
+        choices = sorted({*step_choices, steps})
+        for value in choices:
+            check_steps("steps", value, model.timesteps)
+        super().__init__(value_range=(-1.0, 1.0), image_scale=image_scale, nrow=2)
+        self.model = model
+        self.latent_dim = model.channels * model.image_size ** 2
+        self._cache: dict[tuple[int, int, float, int], Any] = {}
+        seed_box = {"min": 0, "max": _MAX_SEED, "continuous_update": False, "style": {"description_width": "initial"}}
+        self.seed = widgets.BoundedIntText(value=seed, description="seed", **seed_box)
+        self.seed_b = widgets.BoundedIntText(value=min(seed + 1, _MAX_SEED), description="to seed", **seed_box)
+        self.t = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="slerp t",
+                                     readout_format=".2f", continuous_update=False)
+        self.steps = widgets.Dropdown(options=choices, value=steps, description="DDIM steps")
+        self.step = widgets.IntSlider(value=steps, min=1, max=steps, description="after step",
+                                      continuous_update=False, style={"description_width": "initial"})
+        self.steps.observe(self._on_steps, names="value")
+        self._observe([self.seed, self.seed_b, self.t, self.step])
+        controls = widgets.VBox([self.seed, widgets.HTML("<b>interpolate</b> the starting noise (slerp)"),
+                                 self.seed_b, self.t, widgets.HTML("<b>reverse process</b>"), self.steps, self.step])
+        self.widget = widgets.VBox([widgets.HBox([self.image, controls]), self.status])
+        self.render()
+
+    def _on_steps(self, change: dict[str, Any]) -> None:
+        with self.hold():
+            self.step.max = int(change["new"])
+            self.step.value = int(change["new"])
+
+    def noise(self) -> torch.Tensor:
+        """The starting noise x_T (1, latent_dim) of the current seeds and slerp position."""
+        z = latent_from_seed(int(self.seed.value), self.latent_dim, "normal(0, 1)")
+        t = float(self.t.value)
+        if t > 0:
+            z = slerp(z, latent_from_seed(int(self.seed_b.value), self.latent_dim, "normal(0, 1)"), t)
+        return z
+
+    def trajectory(self) -> Any:
+        """The reverse process of the current noise (cached per seeds, slerp position and number of steps)."""
+        from facegen_utils.diffusion import trajectory
+
+        key = (int(self.seed.value), int(self.seed_b.value), float(self.t.value), int(self.steps.value))
+        if key not in self._cache:
+            if len(self._cache) > 32:  # a trajectory of 50 steps at 32 px is about 1.2 MB
+                self._cache.clear()
+            self._cache[key] = trajectory(self.model, x_T=self.noise(), steps=key[3], sampler="ddim", eta=0.0)
+        return self._cache[key]
+
+    def images(self) -> torch.Tensor:
+        """x_t and x̂_0 after the chosen step: (2, 3, S, S) in [-1, 1]."""
+        _, x, x0 = self.trajectory().at(min(int(self.step.value), int(self.steps.value)) - 1)
+        return torch.cat([x.clamp(-1, 1), x0])
+
+    def describe(self) -> str:
+        """Seeds, slerp position, steps and the time step reached."""
+        trajectory = self.trajectory()
+        index = min(int(self.step.value), int(self.steps.value)) - 1
+        t_next = trajectory.timesteps[index + 1] if index + 1 < len(trajectory.timesteps) else 0
+        text = f"seed {self.seed.value}"
+        if self.t.value > 0:
+            text += f" → {self.seed_b.value} (slerp t={self.t.value:.2f})"
+        return (text + f" · DDIM-{self.steps.value}, step {index + 1}/{self.steps.value} (now at t = {t_next}) · "
+                f"left x_t, right the predicted x̂_0")
+
+
+def diffusion_explorer(source: Any, *, seed: int = 0, steps: int = 25, step_choices: Sequence[int] = (10, 25, 50),
+                       image_scale: int = 4) -> DiffusionExplorer:
+    """Build the reverse-process explorer of a diffusion model (a ModelSet of ``ddpm-unet``, its Trainer or the
+    DiffusionModel); display it in a notebook cell."""
+    from facegen_utils.diffusion import denoiser_of
+
+    return DiffusionExplorer(denoiser_of(source), seed=seed, steps=steps, step_choices=step_choices,
+                             image_scale=image_scale)

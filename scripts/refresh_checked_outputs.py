@@ -14,7 +14,7 @@ A checked cell that writes to stderr (a warning, a log line) is refused: its out
 
 Usage::
 
-    .venv/bin/python scripts/refresh_checked_outputs.py          # all five notebooks
+    .venv/bin/python scripts/refresh_checked_outputs.py          # all the notebooks
     .venv/bin/python scripts/refresh_checked_outputs.py 05 03    # some of them, by number or path
     .venv/bin/python scripts/refresh_checked_outputs.py --check  # write nothing; exit 1 if a committed output is stale
 """

@@ -87,7 +87,7 @@ def test_prepare_prints_counts_and_problems(tmp_path, capsys):
     (["train", "--model", "dcgan", "--objective", "vae", "--out", "x"], ["keras-vae"]),
     (["train", "--image-size", "48", "--out", "x"], ["power of two"]),
     (["train", "--model-option", "nope", "--out", "x"], ["KEY=VALUE"]),
-    (["train", "--profile", "06:quick", "--out", "x"], ["unknown notebook"]),
+    (["train", "--profile", "08:quick", "--out", "x"], ["unknown notebook"]),
     (["train", "--profile", "05:quik", "--out", "x"], ["did you mean 'quick'"]),
     (["train", "--out", "x", "--epoch", "2"], ["--epochs"]),
     (["sample", "--checkpoint", "missing.pt", "--out", "g.png"], ["missing.pt", "no such file"]),

@@ -81,7 +81,7 @@ def mlp_gan() -> models.ModelSet:
 
 
 def test_names_in_notebook_order() -> None:
-    assert models.names() == ["dcgan", "keras-gan", "keras-wgan", "keras-vae", "mlp-wgan-gp", "mlp-gan"]
+    assert models.names() == ["dcgan", "keras-gan", "keras-wgan", "keras-vae", "mlp-wgan-gp", "mlp-gan", "ddpm-unet"]
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ def test_quick_shrinks_and_says_so():
 
 
 @pytest.mark.parametrize("call, words", [
-    (lambda: profiles.get("06"), ["unknown notebook", "01, 02"]),
+    (lambda: profiles.get("08"), ["unknown notebook", "01, 02"]),
     (lambda: profiles.get("05", "quik"), ["quick", "did you mean"]),
     (lambda: profiles.get("05", epoch=3), ["'epoch'", "did you mean 'epochs'"]),
     (lambda: profiles.get("01", variant="wgangp"), ["wgan-gp"]),

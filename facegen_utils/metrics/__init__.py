@@ -15,7 +15,7 @@ downloaded. Notebooks call ``evaluate(G, dataset)`` for one table row per model,
         return {"mean_norm": float(x.fake.values.norm(dim=1).mean())}
 
 Papers: Heusel et al. 2017 (FID), Binkowski et al. 2018 (KID), Kynkaanniemi et al. 2019 (precision/recall), Naeem et
-al. 2020 (density/coverage).
+al. 2020 (density/coverage), Lopez-Paz & Oquab 2017 (the classifier two-sample test, ``classifier_two_sample_test``).
 """
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from facegen_utils.metrics.evaluate import (DEFAULT_METRICS, REAL_DATA_NOTE, REC
 from facegen_utils.metrics.features import (INCEPTION_ENV, WEIGHTS_PATH, FeatureNet, Features, available_features,
                                             extract_features, load_feature_net, resolve_features)
 from facegen_utils.metrics.result import INCEPTION, PIXELS, SYNTHETIC, MetricResult
+from facegen_utils.metrics.two_sample import (TwoSampleResult, classifier_two_sample_test,
+                                              pairwise_two_sample_tests)
 from facegen_utils.metrics.scores import (collapse_check, density_coverage, diversity, duplicate_share, fid,
                                           frechet_distance, kid, mode_collapse_report, pair_features, precision_recall)
 
@@ -36,4 +38,4 @@ __all__ = ["MetricResult", "SYNTHETIC", "INCEPTION", "PIXELS", "INCEPTION_ENV", 
            "mode_collapse_report", "pair_features", "attribute_heads", "predict_attributes", "attribute_match",
            "total_variation", "wasserstein_1d", "Reference", "reference", "generate", "evaluate", "MetricInputs",
            "Metric", "DEFAULT_METRICS", "REAL_DATA_NOTE", "RECALL_NOTE", "SHOWN", "shown", "register", "names",
-           "get_metric"]
+           "get_metric", "TwoSampleResult", "classifier_two_sample_test", "pairwise_two_sample_tests"]

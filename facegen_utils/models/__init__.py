@@ -1,4 +1,5 @@
-"""Model zoo of the five reports: PyTorch-tutorial DCGAN, Keras-style GAN/WGAN/VAE (report 000), MLP GANs (001, 002).
+"""Model zoo of the reports: PyTorch-tutorial DCGAN, Keras-style GAN/WGAN/VAE (report 000), MLP GANs (001, 002), and
+the DDPM U-Net of report 004's announced next iteration (notebook 06).
 
 ``build(name, image_size=..., latent_dim=..., **options)`` returns a :class:`ModelSet`; ``summary(model)`` gives a
 Keras-style table with the parameter counts the reports printed; ``load_state_dict_checked`` loads weights only into
@@ -16,14 +17,15 @@ from .checkpoints import (
 from .dcgan import Discriminator, Generator, weights_init
 from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
 from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
-from .registry import Entry, ModelSet, build, describe, entry, names, options
+from .registry import Entry, ModelSet, build, default_latent_dim, describe, entry, names, options
 from .summary import format_summary, summary
+from .unet import DiffusionModel, DiffusionSampler, UNet
 from .vae import ConvVAE, Decoder, Encoder
 
 __all__ = [
-    "ArchitectureMismatchError", "ConvVAE", "Decoder", "Discriminator", "Encoder", "Entry", "Generator",
+    "ArchitectureMismatchError", "ConvVAE", "Decoder", "DiffusionModel", "DiffusionSampler", "Discriminator", "Encoder", "Entry", "Generator",
     "KerasCritic", "KerasDiscriminator", "KerasGenerator", "MLPDiscriminator", "MLPGenerator", "ModelSet",
-    "UpsampleConvGenerator",
-    "build", "check_compatible", "describe", "describe_model", "entry", "format_summary", "guess_architecture",
+    "UNet", "UpsampleConvGenerator",
+    "build", "check_compatible", "default_latent_dim", "describe", "describe_model", "entry", "format_summary", "guess_architecture",
     "load_state_dict_checked", "names", "options", "summary", "weights_init",
 ]

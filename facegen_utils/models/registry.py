@@ -1,5 +1,5 @@
 """The model registry: ``names()``, ``entry(name)`` (builder, latent size, value range, default objective, networks)
-and ``build(name, ...)`` returning a :class:`ModelSet` (G, D or VAE, latent size)."""
+and ``build(name, ...)`` returning a :class:`ModelSet` (G, D, VAE or diffusion model, latent size)."""
 from __future__ import annotations
 
 import inspect
@@ -15,6 +15,7 @@ from ._common import KERAS_BATCH_NORM, keras_init_
 from .dcgan import Discriminator, Generator
 from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
 from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
+from .unet import DiffusionModel, DiffusionSampler, UNet
 from .vae import ConvVAE
 
 TANH_RANGE = (-1.0, 1.0)
@@ -23,7 +24,8 @@ SIGMOID_RANGE = (0.0, 1.0)
 
 @dataclass
 class ModelSet:
-    """The networks of one registered model: generator ``G``, discriminator/critic ``D`` or a whole ``vae``."""
+    """The networks of one registered model: generator ``G``, discriminator/critic ``D``, a whole ``vae`` or the
+    ``denoiser`` of a diffusion model (then ``G`` is its deterministic DDIM sampler, a latent being the start noise)."""
 
     name: str
     G: nn.Module = field(repr=False)
@@ -33,6 +35,7 @@ class ModelSet:
     value_range: tuple[float, float]
     image_size: int = 64
     options: dict[str, Any] = field(default_factory=dict)
+    denoiser: nn.Module | None = field(default=None, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -51,9 +54,11 @@ class ModelSet:
         return {"name": self.name, "image_size": self.image_size, "latent_dim": self.latent_dim, **self.options}
 
     def modules(self) -> dict[str, nn.Module]:
-        """The trainable networks by role: {"G", "D"} for GANs, {"vae"} for the VAE."""
+        """The trainable networks by role: {"G", "D"} for GANs, {"vae"} for the VAE, {"denoiser"} for diffusion."""
         if self.vae is not None:
             return {"vae": self.vae}
+        if self.denoiser is not None:
+            return {"denoiser": self.denoiser}
         return {"G": self.G, **({"D": self.D} if self.D is not None else {})}
 
 
@@ -62,7 +67,7 @@ class Entry:
     """How to build one registered model, and what it needs from the data and the training."""
 
     builder: Callable[..., tuple[nn.Module, nn.Module | None, nn.Module | None]]
-    latent_dim: int                    # the report's latent size
+    latent_dim: int                    # the report's latent size (0: the image's size, a diffusion model's x_T)
     value_range: tuple[float, float]   # the generator's output range; the data are scaled to it
     description: str
     objective: str = "gan"             # the objective it trains with unless told otherwise
@@ -135,6 +140,30 @@ def _mlp_gan(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims
     return _with_bn_momentum(bn_momentum, G, D, None)
 
 
+def _ddpm_unet(latent_dim: int, image_size: int, *, channels: int = 3, base_channels: int = 32,
+               channel_mults: tuple[int, ...] = (1, 2, 2), blocks: int = 1, attention_size: int | None = 8,
+               dropout: float = 0.0, schedule: str = "linear", timesteps: int = 1000, sample_steps: int = 50):
+    if latent_dim != channels * image_size ** 2:
+        raise ValueError(f"a diffusion model's latent is its starting noise x_T: latent_dim must be channels x "
+                         f"image_size^2 = {channels * image_size ** 2} at image_size={image_size}, not {latent_dim}; "
+                         f"leave latent_dim unset.")
+    from facegen_utils.diffusion import check_steps
+
+    check_steps("sample_steps", sample_steps, timesteps)
+    for name, value in (("base_channels", base_channels), ("blocks", blocks)):
+        check_int(name, value, 1)
+    mults = tuple(channel_mults) if isinstance(channel_mults, (list, tuple)) else ()
+    if not mults or not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults):
+        raise ValueError(f"channel_mults={channel_mults!r} must be whole numbers >= 1, one per resolution level, e.g. "
+                         f"(1, 2, 2) (CLI: --model-option channel_mults=1,2,2).")
+    check_int("attention_size", attention_size, 1, optional="no attention outside the middle block")
+    check_number("dropout", dropout, 0, 1, low_inclusive=True, example="0.1")
+    unet = UNet(image_size=image_size, channels=channels, base_channels=base_channels,
+                channel_mults=mults, blocks=blocks, attention_size=attention_size, dropout=dropout)
+    model = DiffusionModel(unet, schedule=schedule, timesteps=timesteps)
+    return DiffusionSampler(model, steps=sample_steps), None, None
+
+
 _REGISTRY: dict[str, Entry] = {
     "dcgan": Entry(_dcgan, 100, TANH_RANGE, "PyTorch-tutorial DCGAN (reports 003, 004; notebooks 04, 05)"),
     "keras-gan": Entry(_keras_gan, 100, TANH_RANGE, "Keras DCGAN-style GAN (report 000; notebook 01)"),
@@ -145,6 +174,9 @@ _REGISTRY: dict[str, Entry] = {
     "mlp-wgan-gp": Entry(_mlp_wgan_gp, 100, TANH_RANGE, "MLP WGAN-GP (report 001; notebook 02)", objective="wgan-gp"),
     "mlp-gan": Entry(_mlp_gan, 4096, TANH_RANGE, "Dense+upsampling generator, MLP discriminator (report 002; "
                                                   "notebook 03)"),
+    "ddpm-unet": Entry(_ddpm_unet, 0, TANH_RANGE, "DDPM with a small U-Net, sampled with DDIM (report 004's next "
+                                                  "iteration; notebook 06)", objective="diffusion",
+                       roles=("denoiser",)),
 }
 
 
@@ -171,6 +203,11 @@ def entry(name: str) -> Entry:
     return _REGISTRY[name]
 
 
+def default_latent_dim(name: str, image_size: int = 64, **options_: Any) -> int:
+    """The model's own latent size: the report's, or for a diffusion model the size of its starting noise."""
+    return entry(name).latent_dim or int(options_.get("channels", 3)) * image_size ** 2
+
+
 def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **options_: Any) -> ModelSet:
     """Build the networks of a registered model at ``image_size`` (default latent size of the report if None)."""
     model = entry(name)
@@ -182,10 +219,11 @@ def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **o
             f"accepted: image_size, latent_dim, {', '.join(accepted)}"
         )
     check_int("latent_dim", latent_dim, 1, optional=f"the model's default, {model.latent_dim}")
-    latent_dim = model.latent_dim if latent_dim is None else latent_dim
+    latent_dim = default_latent_dim(name, image_size, **options_) if latent_dim is None else latent_dim
     G, D, vae = model.builder(latent_dim, image_size, **options_)
-    for module in (G, D, vae):
+    denoiser = G.model if isinstance(G, DiffusionSampler) else None
+    for module in (G, D, vae, denoiser):
         if module is not None:
             module.model_name = name
     return ModelSet(name=name, G=G, D=D, vae=vae, latent_dim=latent_dim, value_range=model.value_range,
-                    image_size=image_size, options=dict(options_))
+                    image_size=image_size, options=dict(options_), denoiser=denoiser)

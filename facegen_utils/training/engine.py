@@ -152,8 +152,9 @@ class Trainer:
             return []
         image = torch.zeros(2, *self.batches.image_shape, device=self.device)
         latent = torch.zeros(2, self.models.latent_dim, device=self.device)
-        return [layer for role, module in self._modules.items()
-                for layer in cpu_conv.plan(module, latent if role == "G" else image)]
+        inputs = {"G": latent, "D": image, "vae": image}  # a denoiser also takes the time step: not planned
+        return [layer for role, module in self._modules.items() if role in inputs
+                for layer in cpu_conv.plan(module, inputs[role])]
 
     def _learning_rate(self, role: str) -> float:
         return self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr

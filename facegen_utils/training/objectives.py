@@ -7,6 +7,8 @@
 - ``wgan-gp``: Gulrajani et al. (2017), "Improved Training of Wasserstein GANs": gradient penalty instead of
   clipping (report 001, which steps the critic on every batch and the generator on every 5th).
 - ``vae``: Kingma & Welling (2014), "Auto-Encoding Variational Bayes": reconstruction + KL (report 000).
+- ``diffusion``: Ho et al. (2020), "Denoising Diffusion Probabilistic Models": the simple loss ||ε - ε̂(x_t, t)||²
+  at a uniformly drawn step t (notebook 06).
 
 The Trainer asks an objective which networks step on a batch (:meth:`Objective.phases`) and, for each, the loss
 (:meth:`Objective.loss`); it then runs the backward pass and the optimiser step itself. An objective never steps,
@@ -26,9 +28,9 @@ from torch import nn
 from facegen_utils import losses
 from facegen_utils.tensors import frozen
 
-__all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "register", "names", "get", "check_compatible"]
+__all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "Diffusion", "register", "names", "get", "check_compatible"]
 
-_ROLE_WORDS = {"G": "a generator", "D": "a discriminator/critic", "vae": "a VAE"}
+_ROLE_WORDS = {"G": "a generator", "D": "a discriminator/critic", "vae": "a VAE", "denoiser": "a diffusion model"}
 _REGISTRY: dict[str, type["Objective"]] = {}
 _Losses = tuple[torch.Tensor, dict[str, torch.Tensor]]  # a loss and the values to log with it
 
@@ -219,3 +221,24 @@ class VAE(Objective):
                                                check_range=not self._range_checked)
         self._range_checked = True
         return loss, {"loss": loss, "recon": recon_term, "kl": kl}
+
+
+@register
+class Diffusion(Objective):
+    """The noise of x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε predicted at a uniform t; MSE (Ho et al.'s L_simple)."""
+
+    name = "diffusion"
+    roles = ("denoiser",)
+    columns = ("loss",)
+    needs = "a diffusion model (e.g. models.build('ddpm-unet'))"
+    generator_role = "denoiser"
+
+    def loss(self, role: str, step: Step) -> _Losses:
+        real, model = step.real, step.modules["denoiser"]
+        t = torch.randint(0, model.timesteps, (real.shape[0],), generator=step.noise, device=real.device)
+        noise = torch.randn(real.shape, generator=step.noise, device=real.device, dtype=real.dtype)
+        x_t = model.diffuse(real, t, noise)
+        with step.autocast():
+            predicted = step.nets["denoiser"](x_t, t)
+        loss = losses.diffusion_loss(predicted, noise)
+        return loss, {"loss": loss}
