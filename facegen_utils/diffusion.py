@@ -252,7 +252,7 @@ def trajectory(source: Any, n: int = 1, *, steps: int = 50, sampler: str = "ddim
 
 def sampling_study(source: Any, reference: Any, *, settings: Sequence[tuple[str, int]], n: int = 500,
                    seed: int = 2, gan: Any = None, gan_label: str = "DCGAN",
-                   metrics: Sequence[str] = ("fid", "precision_recall", "density_coverage", "mode_collapse",
+                   metrics: Sequence[str] = ("fid", "kid", "precision_recall", "density_coverage", "mode_collapse",
                                              "attributes"),
                    time_n: int = 64) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """Quality and time of the diffusion model under each (sampler, steps) of ``settings``, and of a GAN.

@@ -1,4 +1,4 @@
-"""Started by tests/test_ddp.py through ``torchrun --nproc_per_node 2``: trains two tiny models on CPU with gloo.
+"""Started by tests/test_ddp.py through ``torchrun --nproc_per_node 2``: trains three tiny models on CPU with gloo.
 
 Each rank builds its networks from a different seed, so identical final weights prove that DDP broadcast rank 0's
 weights and averaged the gradients. Each rank saves its final state to OUT/rank<R>_<objective>.pt.
@@ -15,8 +15,11 @@ from facegen_utils.datasets.procedural import SyntheticFaces
 from facegen_utils.training import Trainer, TrainConfig, distributed
 
 RUNS = {  # objective -> (model, options, extra settings)
-    "gan": ("dcgan", {"base_channels": 8}, {"ema": 0.9}),  # BatchNorm buffers, EMA copy of G
-    "wgan-gp": ("mlp-wgan-gp", {"hidden_dims": (16, 32, 64)}, {"n_critic": 2, "critic_schedule": "every-nth"}),
+    "gan": ("dcgan", {"base_channels": 8, "latent_dim": 8}, {"ema": 0.9}),  # BatchNorm buffers, EMA copy of G
+    "wgan-gp": ("mlp-wgan-gp", {"hidden_dims": (16, 32, 64), "latent_dim": 8},
+                {"n_critic": 2, "critic_schedule": "every-nth"}),
+    # a denoiser called with (x_t, t) through DDP; its steps and noises come from the per-rank seeded generator
+    "diffusion": ("ddpm-unet", {"base_channels": 8, "channel_mults": (1, 2), "sample_steps": 2}, {"ema": 0.9}),
 }
 
 
@@ -26,7 +29,7 @@ def main(out: Path) -> None:
     faces = SyntheticFaces(n=40, image_size=16, seed=0)
     for objective, (name, options, extra) in RUNS.items():
         torch.manual_seed(100 + rank)
-        model_set = models.build(name, image_size=16, latent_dim=8, **options)
+        model_set = models.build(name, image_size=16, **options)
         config = TrainConfig(objective=objective, epochs=2, batch_size=4, device="cpu", sample_every=1,
                              out_dir=str(out / objective), **extra)
         trainer = Trainer(model_set, faces, config)

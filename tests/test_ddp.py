@@ -40,6 +40,17 @@ def test_both_ranks_end_identical_after_the_expected_steps(ranks, objective, g_e
             assert torch.equal(tensor, states[1]["models"][role][name]), f"{role}.{name} differs between ranks"
 
 
+def test_a_diffusion_model_trains_under_ddp(ranks):
+    states = [torch.load(ranks / f"rank{r}_diffusion.pt", weights_only=True) for r in range(WORLD)]
+    steps = EPOCHS * (IMAGES // (BATCH * WORLD))
+    for state in states:
+        assert state["step"] == steps and set(state["optimizer_steps"]["denoiser"]) == {steps}
+    assert set(states[0]["models"]) == {"denoiser", "G_ema"}
+    for role, weights in states[0]["models"].items():
+        for name, tensor in weights.items():
+            assert torch.equal(tensor, states[1]["models"][role][name]), f"{role}.{name} differs between ranks"
+
+
 def test_only_rank_zero_writes_files(ranks):
     run = ranks / "gan"
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "losses.csv", "losses_epoch.csv", "samples"]
