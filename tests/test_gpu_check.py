@@ -1,0 +1,55 @@
+"""scripts/gpu_check.py, the one command a lent GPU runs: its CPU dry run goes through every step."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "gpu_check.py"
+
+
+def _run(*args: str, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OUT": str(out), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_the_cpu_dry_run_goes_through_every_step(tmp_path):
+    result = _run("--device", "cpu", "--tiny", out=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    found = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert found["failures"] == {} and set(found["seconds"]) == {"tests", "throughput", "celeba", "ddp"}
+    loops = [row["loop"] for row in found["rows"]]
+    assert loops[0].startswith("reference") and len(loops) == 5
+    assert all(row["img_s"] > 0 and row["limit_share"] > 0 for row in found["rows"])
+    assert "skipped" in found["figures"]["CUDA tests"]  # collected and skipped without a GPU
+    assert found["figures"]["CelebA epoch seconds"] > 0
+    assert "backend gloo" in found["figures"]["DDP, 1 process"]
+    table = (tmp_path / "gpu_check.md").read_text()
+    assert "| engine bf16 + channels_last |" in table and "every step passed" in table
+
+
+def test_without_a_gpu_the_real_run_says_how_to_dry_run(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the real run would start")
+    result = _run(out=tmp_path)
+    assert result.returncode == 2 and "--device cpu --tiny" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_step_is_reported_and_fails_the_run(tmp_path):
+    # tests only, pointed at a file that fails: the step is recorded, the exit status is 1
+    result = _run("--device", "cpu", "--tiny", "--skip", "throughput,celeba,ddp", "--tests", "tests/no_such_file.py",
+                  out=tmp_path)
+    assert result.returncode == 1
+    found = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert list(found["failures"]) == ["tests"] and "pytest exited" in found["failures"]["tests"]
+    assert "FAILED: tests" in (tmp_path / "gpu_check.md").read_text()
