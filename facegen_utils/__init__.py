@@ -1,7 +1,7 @@
 """facegen_utils — the shared package of the facegen notebooks.
 
 Datasets (procedural and real), models of the reports (GANs, VAE, a diffusion U-Net), losses, latent priors, diffusion
-samplers, one training engine, metrics, plots and latent-space widgets. Notebooks import it once:
+samplers, conditions for a conditional GAN, one training engine, metrics, plots and latent-space widgets. Notebooks import it once:
 ``import facegen_utils as fu``.
 Submodules load on first attribute access, so ``import facegen_utils`` stays cheap.
 """
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "datasets", "eda", "models", "losses", "noise", "training", "profiles", "metrics", "viz", "widgets",
     "device", "cli", "notebook", "gallery", "conclusions", "tensors", "spec", "pretrained", "latent", "diffusion",
+    "conditioning",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

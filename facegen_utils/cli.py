@@ -44,7 +44,8 @@ EXAMPLES = f"""examples:
 """
 
 # train options that describe the data and model; --resume reads them back from run.json when not given
-_RUN_KEYS = ("model", "objective", "dataset", "data_dir", "image_size", "limit", "latent_dim", "model_options")
+_RUN_KEYS = ("model", "objective", "dataset", "data_dir", "image_size", "limit", "latent_dim", "model_options",
+             "conditions")
 
 
 class UsageError(ValueError):
@@ -144,13 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--profile", metavar="NOTEBOOK[/VARIANT]:PROFILE",
                    help="start from a notebook's setting, e.g. 05:report, 01/wgan:quick (profiles: "
                         f"{', '.join(profiles.PROFILES)})")
-    t.add_argument("--model", help="model name (dcgan, keras-gan, keras-wgan, keras-vae, mlp-wgan-gp, mlp-gan); "
-                                   "default dcgan")
-    t.add_argument("--objective", help="training objective: gan, wgan-clip, wgan-gp or vae (default: the model's)")
+    t.add_argument("--model", help="model name (dcgan, keras-gan, keras-wgan, keras-vae, mlp-wgan-gp, mlp-gan, "
+                                   "ddpm-unet, cdcgan); default dcgan")
+    t.add_argument("--objective", help="training objective: gan, wgan-clip, wgan-gp, vae, diffusion or cgan (default: "
+                                       "the model's)")
     t.add_argument("--dataset", help=f"dataset name ({datasets_help}); default synthetic-faces")
     t.add_argument("--data-dir", help="folder of a real dataset")
     t.add_argument("--image-size", type=int, help="image size in pixels (default 64)")
     t.add_argument("--limit", type=int, metavar="N", help="use the first N images")
+    t.add_argument("--conditions", type=lambda text: tuple(p.strip() for p in text.split(",") if p.strip()),
+                   metavar="A,B", help="attributes a conditional model (cdcgan) is told, e.g. hair_color,hair_style "
+                                       "or Male,Eyeglasses on celeba")
     t.add_argument("--epochs", type=int, help="total epochs to reach (with --resume: including the epochs "
                                               "already trained)")
     t.add_argument("--batch-size", type=int)

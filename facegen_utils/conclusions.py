@@ -12,7 +12,9 @@ plain pandas objects, dicts and numbers (never a trainer) and returns the lines 
 - notebook 05 (CelebA DCGAN): :func:`quality_over_epochs` on the scores at the strip's epochs tests the report's
   "the quality stagnates";
 - notebook 06 (diffusion against the DCGAN): :func:`diffusion_vs_gan` reads the sampling study (one row per sampler
-  and number of steps, one for the GAN) and the classifier two-sample tests.
+  and number of steps, one for the GAN) and the classifier two-sample tests;
+- notebook 07 (conditional DCGAN): :func:`conditioning` reads the comparison of the discriminators, the shipped
+  generator's accuracy table and the condition swap.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ __all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BES
            "edge_strength", "count_generator_updates", "fid_ranking", "sharpness_flags", "model_comparison",
            "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
            "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target", "longer_training", "direction_effect", "MONOTONE_SLACK",
-           "ENOUGH_STEPS_SHARE", "INDISTINGUISHABLE_BELOW", "diffusion_vs_gan"]
+           "ENOUGH_STEPS_SHARE", "INDISTINGUISHABLE_BELOW", "diffusion_vs_gan", "TARGET_ACCURACY",
+           "FEW_CHANGED", "SOME_CHANGED", "conditioning"]
 
 #: the course's targets for a GAN's final samples in the package's features (benchmarks/notebook_quality.py): most
 #: of them look real (precision) and they reach half of the real images' neighbourhoods (coverage, Naeem et al. 2020)
@@ -336,4 +339,68 @@ def diffusion_vs_gan(study: pd.DataFrame, c2st: pd.DataFrame | None = None, *, g
                        else "tells them apart")
             lines.append(f"Classifier two-sample test, {pair}: held-out accuracy {row['accuracy']:.2f} (0.5 = "
                          f"indistinguishable): a small CNN {verdict}.")
+    return lines
+
+
+#: conditioning accuracy the shipped conditional generator must reach for every attribute (500 faces per value)
+TARGET_ACCURACY = 0.9
+#: a condition swap "keeps the face" when each other attribute changes in at most this fraction of the faces in
+#: which it differs between two different faces (condition_swap's reference column)
+FEW_CHANGED = 0.5
+#: ... and "keeps most of the face" up to this fraction; beyond it the condition drags the face along
+SOME_CHANGED = 0.75
+
+
+def _accuracies(row: Mapping[str, Any]) -> dict[str, float]:
+    return {k.removeprefix("accuracy "): float(v) for k, v in row.items() if str(k).startswith("accuracy ")}
+
+
+def conditioning(comparison: pd.DataFrame, *, epochs: int, shipped: pd.DataFrame | None = None,
+                 swap: pd.DataFrame | None = None, judge: str = "the judge") -> list[str]:
+    """Sentences on notebook 07's numbers.
+
+    ``comparison``: :func:`facegen_utils.conditioning.compare_generators` (one row per discriminator, columns
+    ``accuracy <attribute>``, precision, coverage); ``shipped``: the shipped generator's
+    :func:`~facegen_utils.conditioning.conditioning_accuracy` table (with ``share without condition`` if measured);
+    ``swap``: :func:`~facegen_utils.conditioning.condition_swap`.
+    """
+    lines = []
+    for name, row in comparison.iterrows():
+        acc = _accuracies(row)
+        lines.append(f"{name} discriminator, {epochs} epochs: {judge} sees the requested value in "
+                     + ", ".join(f"{v:.0%} of the {a} faces" for a, v in acc.items())
+                     + f"; precision {row['precision']:.2f}, coverage {row['coverage']:.2f}.")
+    if len(comparison) > 1:
+        means = comparison[[c for c in comparison.columns if str(c).startswith("accuracy ")]].mean(axis=1)
+        best, worst = means.idxmax(), means.idxmin()
+        gap = means[best] - means[worst]
+        lines.append(f"On the same budget the {best} discriminator conditions better: mean accuracy {means[best]:.2f} "
+                     f"against {means[worst]:.2f} ({gap:+.2f})." if gap >= 0.05 else
+                     f"On the same budget both discriminators condition alike (mean accuracy within {gap:.2f}).")
+    if shipped is not None and len(shipped):
+        acc = shipped.groupby("attribute", sort=False)["accuracy"].mean()
+        met = bool((acc >= TARGET_ACCURACY).all())
+        text = ", ".join(f"{a} {v:.2f}" for a, v in acc.items())
+        natural = ""
+        if "share without condition" in shipped.columns:
+            mean_natural = shipped.groupby("attribute", sort=False)["share without condition"].mean()
+            natural = (" where a generator that ignores the condition (notebook 05's DCGAN) shows the value in "
+                       + ", ".join(f"{v:.0%}" for v in mean_natural) + " of its faces on average")
+        lines.append(f"The shipped generator, trained longer, obeys the condition with mean accuracy {text}"
+                     f"{natural}; it {'reaches' if met else 'does not reach'} the target {TARGET_ACCURACY} for "
+                     f"every attribute.")
+    if swap is not None and len(swap):
+        swapped = swap.attrs.get("swapped", swap["attribute"].iloc[0])
+        own = float(swap.loc[swap["attribute"] == swapped, "changed"].iloc[0])
+        others = swap[swap["attribute"] != swapped]
+        text = f"Changing {swapped} at a fixed latent changes the judged {swapped} in {own:.0%} of the faces"
+        if len(others):
+            ratio = others["changed"] / others["between different faces"].clip(lower=1e-9)
+            worst = others.loc[ratio.idxmax()]
+            verdict = (": the face stays, only the condition moves." if ratio.max() <= FEW_CHANGED else
+                       ": most of the face stays, but the condition drags some features along." if ratio.max()
+                       <= SOME_CHANGED else ": the condition also drags other features along.")
+            text += (f"; the other attributes change in at most {worst['changed']:.0%} ({worst['attribute']}, "
+                     f"against {worst['between different faces']:.0%} between two different faces){verdict}")
+        lines.append(text + ("" if len(others) else "."))
     return lines

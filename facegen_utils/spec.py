@@ -238,6 +238,7 @@ class DataSpec:
     name: str = "synthetic-faces"     # a registered dataset (facegen_utils.datasets.names())
     data_dir: str | None = None       # folder of a real dataset; None -> the dataset's own default (data/<name>)
     limit: int | None = None          # the first N images (procedural data: how many are rendered)
+    conditions: tuple[str, ...] = ()  # attributes whose labels come with the images (a conditional model's input)
 
     def __post_init__(self) -> None:
         from facegen_utils import datasets
@@ -246,11 +247,18 @@ class DataSpec:
         check_int("limit", self.limit, 1, optional="all images")
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
+        conditions = (self.conditions,) if isinstance(self.conditions, str) else tuple(self.conditions or ())
+        object.__setattr__(self, "conditions", conditions)
+        if conditions:
+            from facegen_utils.conditioning import schema
+
+            schema(self.name, conditions)  # a clear error for an unknown attribute or an unlabelled dataset
 
 
 #: flat name -> (part, field) for the names that are not TrainConfig fields
 _FLAT: dict[str, tuple[str, str]] = {
     "dataset": ("data", "name"), "data_dir": ("data", "data_dir"), "limit": ("data", "limit"),
+    "conditions": ("data", "conditions"),
     "model": ("model", "name"), "image_size": ("model", "image_size"), "latent_dim": ("model", "latent_dim"),
     "model_options": ("model", "options"),
 }
@@ -293,11 +301,23 @@ class RunSpec:
         for name, value in values.items():
             part, key = _FLAT.get(name, ("train", name))
             parts[part][key] = dict(value or {}) if name == "model_options" else value
+        data = DataSpec(**parts["data"])
+        name = parts["model"].get("name", "dcgan")
+        conditional = name in models.names() and models.entry(name).conditional  # else ModelSpec names the error
+        if conditional != bool(data.conditions) and name in models.names():
+            raise ValueError(f"model {name!r} " + (
+                "is conditional: name the attributes it is told with conditions=('hair_color', 'hair_style')"
+                if conditional else "is not conditional: conditions= need model 'cdcgan'"))
+        if data.conditions:  # the model learns the values the data's labels have
+            from facegen_utils.conditioning import schema
+
+            parts["model"]["options"] = {**parts["model"].get("options", {}),
+                                         "conditions": schema(data.name, data.conditions).as_option()}
         model = ModelSpec(**parts["model"])
         parts["train"].setdefault("objective", models.entry(model.name).objective)
         train = TrainConfig(**parts["train"])
         objectives.check_compatible(train.objective, model.name)
-        return cls(DataSpec(**parts["data"]), model, train)
+        return cls(data, model, train)
 
     def flat(self) -> dict[str, Any]:
         """The settings as one flat dict (the inverse of :meth:`from_flat`)."""
@@ -319,5 +339,12 @@ class RunSpec:
         """The data at the model's image size and in its value range (keywords: the dataset's own options)."""
         from facegen_utils import datasets
 
-        return datasets.get(self.data.name, data_dir=self.data.data_dir, image_size=self.model.image_size,
-                            value_range=self.model.value_range, limit=self.data.limit, **options)
+        if self.data.conditions and self.data.name == "celeba":
+            options.setdefault("return_attributes", True)  # a missing attribute file: an error with its download
+        dataset = datasets.get(self.data.name, data_dir=self.data.data_dir, image_size=self.model.image_size,
+                               value_range=self.model.value_range, limit=self.data.limit, **options)
+        if not self.data.conditions:
+            return dataset
+        from facegen_utils.conditioning import labelled, schema
+
+        return labelled(dataset, schema(self.data.name, self.data.conditions))

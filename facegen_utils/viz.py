@@ -265,6 +265,32 @@ def plot_sampling_study(study: "pd.DataFrame", *, gan: str = "DCGAN", time_colum
     return fig
 
 
+def plot_conditioning_accuracy(table: "pd.DataFrame", *, title: str = "does the generator draw the value it is told?"
+                               ) -> "matplotlib.figure.Figure":
+    """Bars of :func:`facegen_utils.conditioning.conditioning_accuracy`: per attribute value, the share of faces
+    drawn with it in which the judge sees it; beside it (hatched), the value's share without a condition."""
+    attributes = list(dict.fromkeys(table["attribute"]))
+    fig = _new_figure((min(14.0, 2.0 + 0.55 * len(table)), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(attributes), sharey=True,
+                                      gridspec_kw={"width_ratios": [int((table["attribute"] == a).sum())
+                                                                    for a in attributes]}))
+    for ax, attribute in zip(axes, attributes):
+        rows = table[table["attribute"] == attribute]
+        x = np.arange(len(rows))
+        ax.bar(x - 0.2, rows["accuracy"], width=0.4, label="drawn with the value")
+        if "share without condition" in rows:
+            ax.bar(x + 0.2, rows["share without condition"], width=0.4, hatch="//", color="lightgrey",
+                   edgecolor="grey", label="without a condition")
+        ax.set_xticks(x, rows["value"], rotation=45, ha="right")
+        ax.set_title(attribute)
+        ax.set_ylim(0, 1.05)
+    axes[0].set_ylabel("share the judge sees")
+    axes[-1].legend(loc="upper right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_reverse_process(trajectory, steps: Sequence[int], *, value_range: Sequence[float] = (-1.0, 1.0),
                          title: str = "the reverse process") -> "matplotlib.figure.Figure":
     """x_t (top row) and the predicted x̂_0 (bottom row) after the given steps of a

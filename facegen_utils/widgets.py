@@ -21,7 +21,7 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from facegen_utils.models import ModelSet
 
 
-__all__ = ["LatentExplorer", "VAEExplorer", "DiffusionExplorer", "latent_explorer", "vae_explorer",
+__all__ = ["LatentExplorer", "ConditionalExplorer", "VAEExplorer", "DiffusionExplorer", "latent_explorer", "vae_explorer",
            "diffusion_explorer", "png_bytes"]
 
 DEFAULT_DIMS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -320,6 +320,42 @@ class LatentExplorer(_Explorer):
                 control.value = 0.0
 
 
+class ConditionalExplorer(LatentExplorer):
+    """The latent explorer of a conditional generator, with one menu per attribute ("free": drawn from the latent).
+
+    At a fixed latent, changing a menu redraws the same face with another attribute value."""
+
+    def __init__(self, G: nn.Module, *, conditions: Mapping[str, Any] | None = None, **options: Any) -> None:
+        import ipywidgets as widgets
+
+        self.conditions = G.conditions
+        start = self.conditions.labels(1, **(conditions or {}))[0].tolist()
+        self.condition_menus = [
+            widgets.Dropdown(options=[("free (from the latent)", -1), *[(v, i) for i, v in enumerate(values)]],
+                             value=start[a], description=attribute, style={"description_width": "initial"})
+            for a, (attribute, values) in enumerate(zip(self.conditions.attributes, self.conditions.values))]
+        super().__init__(G, **options)
+        self._observe(self.condition_menus)
+        image_row, status = self.widget.children
+        controls = image_row.children[1]
+        menus = widgets.VBox([widgets.HTML("<b>conditions</b>"), *self.condition_menus])
+        self.widget = widgets.VBox([widgets.HBox([self.image, widgets.VBox([menus, *controls.children])]), status])
+
+    def labels(self) -> torch.Tensor:
+        """The label rows of the menus, one per image (-1: free)."""
+        return torch.tensor([menu.value for menu in self.condition_menus]).expand(self.n, -1)
+
+    def images(self) -> torch.Tensor:
+        """Generator output for ``latent()`` with the menus' conditions."""
+        z = self.latent()
+        with eval_mode(self.G), torch.inference_mode():
+            return self.G(z, self.labels().to(z.device)).float().cpu()
+
+    def describe(self) -> str:
+        """The conditions, then the seed(s), interpolation, prior and truncation."""
+        return f"{self.conditions.describe(self.labels()[0])} · {super().describe()}"
+
+
 class VAEExplorer(_Explorer):
     """Sliders over the latent of one encoded image: original | reconstruction | edit."""
 
@@ -412,7 +448,8 @@ def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], 
                     value_range: Sequence[float] | None = None, latent_dim: int | None = None,
                     slider_range: float = 3.0, image_scale: int | None = None,
                     device: torch.device | str | None = None,
-                    directions: Sequence[Direction] | dict[str, Direction] = ()) -> LatentExplorer:
+                    directions: Sequence[Direction] | dict[str, Direction] = (),
+                    conditions: Mapping[str, Any] | None = None) -> LatentExplorer:
     """Build the latent explorer of a generator, a ModelSet or a checkpoint path; display it in a notebook cell.
 
     ``dims`` are the latent dimensions with a slider (offsets in standard deviations of the prior); ``n`` > 1 shows a
@@ -420,7 +457,8 @@ def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], 
     which keeps a 4×4 grid's update cheap). ``value_range`` and ``latent_dim`` default to the ModelSet's (or the
     generator's ``latent_dim`` attribute and last layer). ``device`` None keeps the generator where it is.
     ``directions`` (from :func:`facegen_utils.latent.attribute_directions`) add one slider each, moving the latent
-    along the attribute direction in standard deviations of the prior.
+    along the attribute direction in standard deviations of the prior. A conditional generator (notebook 07) gets
+    one menu per attribute; ``conditions`` ({attribute: value}) sets their start values (default: free).
     """
     G_or_models = _load_if_path(G_or_models)
     if isinstance(G_or_models, nn.Module):
@@ -436,10 +474,15 @@ def latent_explorer(G_or_models: nn.Module | ModelSet | str | os.PathLike[str], 
                         f"got {type(G_or_models).__name__}.")
     if latent_dim is None:
         raise ValueError(f"latent_explorer: {type(G).__name__} has no latent_dim attribute; pass latent_dim=.")
-    return LatentExplorer(G, latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
-                          priors=priors, n=n, nrow=nrow, slider_range=slider_range, device=device,
-                          directions=directions,
-                          image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2))
+    options = dict(latent_dim=int(latent_dim), value_range=value_range, dims=dims, seed=seed, prior=prior,
+                   priors=priors, n=n, nrow=nrow, slider_range=slider_range, device=device, directions=directions,
+                   image_scale=image_scale if image_scale is not None else (4 if n == 1 else 2))
+    if hasattr(G, "conditions"):
+        return ConditionalExplorer(G, conditions=conditions, **options)
+    if conditions:
+        raise ValueError(f"conditions= needs a conditional generator (models.build('cdcgan')), not "
+                         f"{type(G).__name__}")
+    return LatentExplorer(G, **options)
 
 
 def vae_explorer(vae_or_models: nn.Module | ModelSet | str | os.PathLike[str],

@@ -252,3 +252,16 @@ def test_render_writes_grids_and_folders(tmp_path, capsys):
     assert main(["render", "--save", str(tmp_path / "faces"), "--n", "5", "--image-size", "16", "--fmt", "png"]) == 0
     assert len(list((tmp_path / "faces").glob("*.png"))) == 5
     assert main(["render"]) == 2 and "nothing to do" in capsys.readouterr().err
+
+
+def test_a_conditional_model_trains_resumes_and_samples_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "cond"
+    args = ["train", "--model", "cdcgan", "--conditions", "hair_color,hair_style", "--image-size", "16",
+            "--base-channels", "8", "--limit", "32", "--batch-size", "16", "--device", "cpu", "--out", str(out)]
+    assert main([*args, "--epochs", "1"]) == 0
+    assert "cdcgan (cgan)" in capsys.readouterr().out
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2"]) == 0  # the conditions come back
+    assert main(["sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "4", "--out",
+                 str(tmp_path / "s.png")]) == 0
+    assert main(["train", "--model", "cdcgan", "--out", str(tmp_path / "bad")]) == 2
+    assert "is conditional" in capsys.readouterr().err

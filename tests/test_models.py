@@ -81,7 +81,8 @@ def mlp_gan() -> models.ModelSet:
 
 
 def test_names_in_notebook_order() -> None:
-    assert models.names() == ["dcgan", "keras-gan", "keras-wgan", "keras-vae", "mlp-wgan-gp", "mlp-gan", "ddpm-unet"]
+    assert models.names() == ["dcgan", "keras-gan", "keras-wgan", "keras-vae", "mlp-wgan-gp", "mlp-gan", "ddpm-unet",
+                             "cdcgan"]
 
 
 @pytest.mark.parametrize(

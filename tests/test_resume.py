@@ -172,6 +172,6 @@ def test_a_checkpoint_names_its_run_specification(tmp_path):
                               "out_dir": str(tmp_path)})
     Trainer.from_spec(spec).fit()
     state = ckpt.load(tmp_path / "checkpoint.pt")
-    assert state["data_spec"] == {"name": "synthetic-faces", "data_dir": None, "limit": 32}
+    assert state["data_spec"] == {"name": "synthetic-faces", "data_dir": None, "limit": 32, "conditions": ()}
     resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt")  # the data come from the spec
     assert resumed.spec == spec and len(resumed.batches.images) == 32

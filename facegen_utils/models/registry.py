@@ -12,6 +12,7 @@ from torch import nn
 from facegen_utils.spec import check_int, check_number, suggest
 
 from ._common import KERAS_BATCH_NORM, keras_init_
+from .conditional import DISCRIMINATORS, ConditionalDiscriminator, ConditionalGenerator
 from .dcgan import Discriminator, Generator
 from .keras_style import KerasCritic, KerasDiscriminator, KerasGenerator
 from .mlp import MLPDiscriminator, MLPGenerator, UpsampleConvGenerator
@@ -72,6 +73,7 @@ class Entry:
     description: str
     objective: str = "gan"             # the objective it trains with unless told otherwise
     roles: tuple[str, ...] = ("G", "D")  # the networks it has (ModelSet.modules()); objectives need matching ones
+    conditional: bool = False          # takes attribute labels; its latent ends with one condition coordinate each
 
 
 #: PyTorch momentum of Keras' BatchNormalization default (Keras momentum 0.99). Short runs may raise it (the
@@ -164,6 +166,22 @@ def _ddpm_unet(latent_dim: int, image_size: int, *, channels: int = 3, base_chan
     return DiffusionSampler(model, steps=sample_steps), None, None
 
 
+def _cdcgan(latent_dim: int, image_size: int, *, conditions: dict[str, Any] | None = None,
+            discriminator: str = "projection", base_channels: int = 64, channels: int = 3):
+    from facegen_utils.conditioning import Conditions
+    from facegen_utils.spec import check_choice
+
+    check_choice("discriminator", discriminator, DISCRIMINATORS,
+                 "'projection' (Miyato & Koyama 2018) or 'concat' (one-hot image planes)")
+    chosen = Conditions.from_option(conditions)
+    G = ConditionalGenerator(latent_dim, chosen.sizes, image_size=image_size, base_channels=base_channels,
+                             channels=channels)
+    D = ConditionalDiscriminator(chosen.sizes, image_size=image_size, base_channels=base_channels, channels=channels,
+                                 conditioning=discriminator)
+    G.conditions = D.conditions = chosen
+    return G, D, None
+
+
 _REGISTRY: dict[str, Entry] = {
     "dcgan": Entry(_dcgan, 100, TANH_RANGE, "PyTorch-tutorial DCGAN (reports 003, 004; notebooks 04, 05)"),
     "keras-gan": Entry(_keras_gan, 100, TANH_RANGE, "Keras DCGAN-style GAN (report 000; notebook 01)"),
@@ -177,6 +195,9 @@ _REGISTRY: dict[str, Entry] = {
     "ddpm-unet": Entry(_ddpm_unet, 0, TANH_RANGE, "DDPM with a small U-Net, sampled with DDIM (report 004's next "
                                                   "iteration; notebook 06)", objective="diffusion",
                        roles=("denoiser",)),
+    "cdcgan": Entry(_cdcgan, 100, TANH_RANGE, "Conditional DCGAN: one-hot attributes into G, projection or concat "
+                                              "discriminator (reports 000 and 002's future work; notebook 07)",
+                    objective="cgan", conditional=True),
 }
 
 
@@ -204,8 +225,14 @@ def entry(name: str) -> Entry:
 
 
 def default_latent_dim(name: str, image_size: int = 64, **options_: Any) -> int:
-    """The model's own latent size: the report's, or for a diffusion model the size of its starting noise."""
-    return entry(name).latent_dim or int(options_.get("channels", 3)) * image_size ** 2
+    """The model's own latent size: the report's (a conditional model adds one condition coordinate per attribute),
+    or for a diffusion model the size of its starting noise."""
+    model = entry(name)
+    if model.conditional:
+        from facegen_utils.conditioning import Conditions
+
+        return model.latent_dim + len(Conditions.from_option(options_.get("conditions")).attributes)
+    return model.latent_dim or int(options_.get("channels", 3)) * image_size ** 2
 
 
 def build(name: str, *, image_size: int = 64, latent_dim: int | None = None, **options_: Any) -> ModelSet:

@@ -5,7 +5,8 @@ its images as uint8 (``ds.to_uint8()``), keeps them on the GPU when they fit (el
 through pinned memory) and converts each batch to float on the device. The order of epoch ``e`` is a permutation seeded
 by (seed, e) alone, so a resumed run sees the same batches; with several processes each rank takes its own strided share
 of it (the rule of ``torch.utils.data.DistributedSampler``). Datasets without ``to_uint8`` go through a ``DataLoader``
-in the same order.
+in the same order. With ``labels`` (one integer row per image, for a conditional objective) every batch comes with
+its label rows, which live where the images do.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class BatchSource:
 
     def __init__(self, data: Dataset | torch.Tensor, *, batch_size: int, value_range: Sequence[float],
                  device: torch.device, seed: int, rank: int = 0, world_size: int = 1, limit: int | None = None,
-                 gpu_dataset: str = "auto", num_workers: int = 0, progress: bool = False) -> None:
+                 gpu_dataset: str = "auto", num_workers: int = 0, progress: bool = False,
+                 labels: torch.Tensor | None = None) -> None:
         self.batch_size, self.device, self.seed = batch_size, device, seed
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.images: torch.Tensor | None = None
@@ -48,6 +50,13 @@ class BatchSource:
         else:
             raise TypeError(f"data must be a torch Dataset or a uint8 tensor (N, 3, H, W), got {type(data).__name__}.")
         self.size = len(self.images) if self.images is not None else len(self.dataset)
+        self.labels = None
+        if labels is not None:
+            if self.images is None:
+                raise TypeError("labelled batches need the images as one uint8 tensor (a dataset with to_uint8)")
+            self.labels = torch.as_tensor(labels, dtype=torch.long)[:limit]
+            if len(self.labels) != self.size:
+                raise ValueError(f"got {len(self.labels)} label rows for {self.size} images; one row per image")
         self.steps_per_epoch = self.size // (batch_size * world_size)
         if self.steps_per_epoch == 0:
             raise ValueError(f"the data hold {self.size} images, fewer than one batch (batch_size={batch_size} x "
@@ -65,6 +74,8 @@ class BatchSource:
                         "batches are copied through pinned memory", self.images.nbytes / 2**30, GPU_SHARE * 100)
             return
         self.images = self.images.to(self.device)
+        if self.labels is not None:
+            self.labels = self.labels.to(self.device)
 
     def __len__(self) -> int:
         """Batches per epoch and process."""
@@ -84,8 +95,9 @@ class BatchSource:
         used = order[: self.steps_per_epoch * self.batch_size * self.world_size]
         return used[self.rank::self.world_size].view(self.steps_per_epoch, self.batch_size)
 
-    def epoch(self, epoch: int, *, start: int = 0) -> Iterator[torch.Tensor]:
-        """Yield the float batches of ``epoch`` on the device, from batch ``start`` on (to resume mid-epoch)."""
+    def epoch(self, epoch: int, *, start: int = 0) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        """Yield the float batches of ``epoch`` on the device, from batch ``start`` on (to resume mid-epoch); with
+        labels, (images, label rows) pairs."""
         batches = self.indices(epoch)[start:]
         if self.images is None:
             yield from self._from_loader(batches)
@@ -94,7 +106,10 @@ class BatchSource:
             batch = self.images.index_select(0, idx)
             if batch.device != self.device:
                 batch = (batch.pin_memory() if self.device.type == "cuda" else batch).to(self.device, non_blocking=True)
-            yield self._to_float(batch)
+            if self.labels is None:
+                yield self._to_float(batch)
+            else:
+                yield self._to_float(batch), self.labels.index_select(0, idx.to(self.labels.device)).to(self.device)
 
     def _from_loader(self, batches: torch.Tensor) -> Iterator[torch.Tensor]:
         loader = DataLoader(self.dataset, batch_sampler=batches.tolist(), num_workers=self.num_workers,

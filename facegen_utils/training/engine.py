@@ -82,7 +82,10 @@ class Trainer:
         self.batches = BatchSource(data, batch_size=config.batch_size, value_range=models.value_range,
                                    device=self.device, seed=config.seed, rank=self.dist.rank,
                                    world_size=self.dist.world_size, limit=config.limit, gpu_dataset=config.gpu_dataset,
-                                   num_workers=config.num_workers, progress=self.is_main)
+                                   num_workers=config.num_workers, progress=self.is_main,
+                                   labels=self._labels(data))
+        if self.batches.labels is not None:  # free conditions are drawn as often as the data hold each value
+            models.G.set_shares(self.batches.labels)
         if self.batches.image_shape != models.image_shape:
             raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
                              f"{models.name!r} makes {models.image_shape}; load the data with the model's image "
@@ -111,6 +114,17 @@ class Trainer:
             logger.info("%s (%s) on %s: %d images (%s memory), %d iterations per epoch%s",
                         models.name, config.objective, describe_device(self.device), self.batches.size, where,
                         self.steps_per_epoch, f", {self.dist.world_size} processes" if self.dist.enabled else "")
+
+    def _labels(self, data: Any) -> torch.Tensor | None:
+        """The label rows a conditional objective trains with (``data.labels``); None for the others."""
+        if not self.objective.conditional:
+            return None
+        labels = getattr(data, "labels", None)
+        if labels is None:
+            raise ValueError(f"objective={self.config.objective!r} needs labelled images: load them with "
+                             f"RunSpec(conditions=...).load_dataset() or facegen_utils.conditioning.labelled(dataset, "
+                             f"conditions)")
+        return labels
 
     @classmethod
     def from_spec(cls, spec: RunSpec, data: Any = None) -> "Trainer":
@@ -298,11 +312,12 @@ class Trainer:
         first = min(max(self.step - self.epoch * self.steps_per_epoch, 0), self.steps_per_epoch)
         self._emit("on_epoch_start")
         started = time.perf_counter()
-        for index, real in enumerate(self.batches.epoch(self.epoch, start=first), start=first):
+        for index, batch in enumerate(self.batches.epoch(self.epoch, start=first), start=first):
+            real, labels = batch if isinstance(batch, tuple) else (batch, None)
             self._noise.manual_seed(derive_seed(self.config.seed, _NOISE_STREAM, self.dist.rank, self.step))
             if self._cuda_graphs:  # the previous iteration's graph outputs may now be overwritten
                 torch.compiler.cudagraph_mark_step_begin()
-            self._last_stats = stats = self._train_step(self._augment(real), index)
+            self._last_stats = stats = self._train_step(self._augment(real), index, labels)
             self.scaler.update()
             self.step += 1
             self._log.record(self.epoch + 1, self.step, stats)
@@ -323,12 +338,12 @@ class Trainer:
             real = real.contiguous(memory_format=torch.channels_last)
         return real
 
-    def _train_step(self, real: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+    def _train_step(self, real: torch.Tensor, index: int, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One iteration: each network the objective names for this batch steps on the loss it gives."""
         phases = self.objective.phases(index, self.step)
         step = objectives.Step(real=real, phases=phases, nets=self._nets, plain=self._plain, modules=self._modules,
                                latent_dim=self.models.latent_dim, prior=self.prior, noise=self._noise,
-                               autocast=self._autocast)
+                               autocast=self._autocast, labels=labels)
         stats: dict[str, torch.Tensor] = {}
         for role in phases:
             loss, values = self.objective.loss(role, step)

@@ -7,6 +7,9 @@
 - ``wgan-gp``: Gulrajani et al. (2017), "Improved Training of Wasserstein GANs": gradient penalty instead of
   clipping (report 001, which steps the critic on every batch and the generator on every 5th).
 - ``vae``: Kingma & Welling (2014), "Auto-Encoding Variational Bayes": reconstruction + KL (report 000).
+- ``cgan``: the ``gan`` objective for a conditional generator and discriminator (Mirza & Osindero 2014): both see
+  the label rows of the real batch; the fakes are drawn with the same labels, so every condition is trained as often
+  as the data hold it (notebook 07).
 - ``diffusion``: Ho et al. (2020), "Denoising Diffusion Probabilistic Models": the simple loss ||ε - ε̂(x_t, t)||²
   at a uniformly drawn step t (notebook 06).
 
@@ -28,7 +31,7 @@ from torch import nn
 from facegen_utils import losses
 from facegen_utils.tensors import frozen
 
-__all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "Diffusion", "register", "names", "get", "check_compatible"]
+__all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "Diffusion", "ConditionalGAN", "register", "names", "get", "check_compatible"]
 
 _ROLE_WORDS = {"G": "a generator", "D": "a discriminator/critic", "vae": "a VAE", "denoiser": "a diffusion model"}
 _REGISTRY: dict[str, type["Objective"]] = {}
@@ -49,6 +52,7 @@ class Step:
     noise: torch.Generator                      # seeded per (seed, rank, step): latents, mixing, penalty points
     autocast: Callable[[], AbstractContextManager]
     scratch: dict[str, Any] = field(default_factory=dict)  # what one phase leaves for the next
+    labels: torch.Tensor | None = None          # the real batch's label rows (conditional objectives), (N, A)
 
 
 class Objective:
@@ -60,6 +64,7 @@ class Objective:
     needs: ClassVar[str] = ""                    # the networks it needs, in words (for error messages)
     generator_role: ClassVar[str] = "G"          # the role whose step also updates the EMA of G
     plain_roles: ClassVar[tuple[str, ...]] = ()  # roles also needed compiled but outside DDP (Step.plain)
+    conditional: ClassVar[bool] = False          # trains on labelled images (Step.labels) and a conditional model
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -103,6 +108,12 @@ def check_compatible(objective: str, model: str, roles: tuple[str, ...] | None =
 
     have = tuple(roles) if roles is not None else models.entry(model).roles
     cls = get(objective)
+    if model in models.names() and cls.conditional != models.entry(model).conditional:
+        fitting = [name for name, c in _REGISTRY.items() if c.conditional == models.entry(model).conditional
+                   and set(c.roles) == set(have)]
+        raise ValueError(f"objective={objective!r} is {'' if cls.conditional else 'not '}conditional but model "
+                         f"{model!r} is {'' if models.entry(model).conditional else 'not '}; use objective "
+                         f"{' or '.join(map(repr, fitting)) or 'of another model'}.")
     if set(cls.roles) != set(have):
         fitting = [name for name, c in _REGISTRY.items() if set(c.roles) == set(have)]
         raise ValueError(f"objective={objective!r} needs {cls.needs}, but {model!r} has "
@@ -132,17 +143,20 @@ class _Adversarial(Objective):
     def loss(self, role: str, step: Step) -> _Losses:
         if role == "G":
             with frozen(step.modules["D"]), step.autocast():
-                loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"]).view(-1))
+                told = () if step.labels is None else (step.labels,)
+                loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"], *told).view(-1))
             return loss_G, {"loss_G": loss_G}
-        real = step.real
+        real, told = step.real, () if step.labels is None else (step.labels,)  # a conditional pair sees the labels
         z = step.prior.sample(real.shape[0], step.latent_dim, generator=step.noise, device=real.device)
         with step.autocast(), torch.set_grad_enabled("G" in step.phases):
-            fake = step.scratch["fake"] = step.nets["G"](z)
+            fake = step.scratch["fake"] = step.nets["G"](z, *told)
         with step.autocast():
             if self.joint:  # one pass over twice the batch: each weight matrix is read once, not twice
-                real_out, fake_out = step.nets["D"](torch.cat([real, fake.detach()])).view(-1).split(real.shape[0])
+                both = () if not told else (torch.cat([step.labels, step.labels]),)
+                real_out, fake_out = step.nets["D"](torch.cat([real, fake.detach()]), *both).view(-1).split(
+                    real.shape[0])
             else:
-                real_out, fake_out = step.nets["D"](real).view(-1), step.nets["D"](fake.detach()).view(-1)
+                real_out, fake_out = step.nets["D"](real, *told).view(-1), step.nets["D"](fake.detach(), *told).view(-1)
         loss_D, stats = self.critic_loss(real_out, fake_out, step)
         return loss_D, {"loss_D": loss_D, **stats}
 
@@ -172,6 +186,15 @@ class GAN(_Adversarial):
 
     def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return losses.bce_g_loss(fake_out, real_label=self.config.real_label)
+
+
+@register
+class ConditionalGAN(GAN):
+    """``gan`` for a conditional pair: G draws the real batch's label rows, D scores each image with its labels."""
+
+    name = "cgan"
+    conditional = True
+    needs = "a conditional generator and discriminator (e.g. models.build('cdcgan'))"
 
 
 @register
