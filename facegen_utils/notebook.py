@@ -45,6 +45,8 @@ COMMON_PARAMETERS: tuple[str, ...] = (
     "profile", "dataset", "data_dir", "image_size", "epochs", "batch_size", "limit", "seed", "device", "amp",
     "compile_mode", "output_dir",
 )
+#: run settings that only some notebooks expose as parameters
+NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {"07": ("conditions",)}
 _IGNORED_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "display"}
 _PAPERMILL_MARKER = "# Parameters"
 _CHECKED_FLAG = "_facegen_parameters_checked"
@@ -58,7 +60,7 @@ def _knobs(notebook: str) -> list[str]:
 def parameters(notebook: str | int) -> tuple[str, ...]:
     """Every parameter name the notebook accepts: the common ones, then its own knobs."""
     key, _ = profiles.resolve_notebook(notebook)
-    return COMMON_PARAMETERS + tuple(_knobs(key))
+    return COMMON_PARAMETERS + NOTEBOOK_PARAMETERS.get(key, ()) + tuple(_knobs(key))
 
 
 def injected_names(namespace: Mapping[str, Any]) -> set[str]:
@@ -77,6 +79,17 @@ def injected_names(namespace: Mapping[str, Any]) -> set[str]:
                 if isinstance(node, ast.Assign):
                     names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return names
+
+
+def _list_literal(value: Any) -> Any:
+    """A list or tuple written as text (papermill's ``-p models '["wgan"]'`` injects a string), parsed; else as is."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "("):
+        try:
+            parsed = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            return value  # the profile's check names the parameter and what it expects
+        return parsed if isinstance(parsed, (list, tuple)) else value
+    return value
 
 
 def _user_names(namespace: Mapping[str, Any]) -> list[str]:
@@ -103,7 +116,8 @@ class NotebookRun:
         if variant not in self._profiles:
             knobs = profiles.get(self.notebook, "report", variant=variant).knobs
             given = {k: v for k, v in self.values.items()
-                     if v is not None and k != "profile" and (k in COMMON_PARAMETERS or k in knobs)}
+                     if v is not None and k != "profile"
+                     and (k in COMMON_PARAMETERS or k in NOTEBOOK_PARAMETERS.get(self.notebook, ()) or k in knobs)}
             given["output_dir"] = str(self.output_dir)
             self._profiles[variant] = profiles.get(self.notebook, self.profile_name, variant=variant, **given)
         return self._profiles[variant]
@@ -182,7 +196,7 @@ def setup(notebook: str | int, namespace: Mapping[str, Any], *, environ: Mapping
     sources: dict[str, str] = {}
     for name in accepted:
         if name in injected:
-            values[name], sources[name] = namespace[name], "papermill"
+            values[name], sources[name] = _list_literal(namespace[name]), "papermill"
         elif name in env:
             values[name], sources[name] = env[name], "environment"
         elif namespace.get(name) is not None:

@@ -117,3 +117,19 @@ def test_re_running_the_setup_cell_ignores_the_notebooks_own_variables(tmp_path)
     ns["epoch"] = 2
     with pytest.raises(ValueError, match="unknown parameter 'epoch'"):
         notebook.setup("05", ns, environ={})
+
+
+def test_a_list_injected_as_text_by_papermill_is_parsed(tmp_path) -> None:
+    """``papermill ... -p grid_epochs "[1, 5, 10]"`` injects the text; the notebooks' exercises pass lists that way."""
+    ns = namespace(tmp_path, injected='# Parameters\ngrid_epochs = "[1, 5, 10]"\n', grid_epochs="[1, 5, 10]")
+    assert notebook.setup("05", ns, environ={}).profile().grid_epochs == (1, 5, 10)
+    knobs = {"conditions": '["eye_color", "hair_style"]', "models": '["concat"]', "eval_samples": None,
+             "judge_epochs": None, "baseline_checkpoint": None}
+    injected = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in knobs.items() if v)
+    ns = {**namespace(tmp_path, injected=injected, **knobs)}
+    ns.pop("grid_epochs")
+    run = notebook.setup("07", ns, environ={})
+    assert run.profile("concat").conditions == ("eye_color", "hair_style") and run.profile().models == ("concat",)
+    ns = namespace(tmp_path, injected='# Parameters\ngrid_epochs = "[1, 5"\n', grid_epochs="[1, 5")
+    with pytest.raises(ValueError, match="grid_epochs"):
+        notebook.setup("05", ns, environ={})
