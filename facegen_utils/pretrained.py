@@ -18,7 +18,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -66,6 +66,7 @@ PLANS: dict[str, Plan] = {
     "05-gan": Plan("05", "gan", 180, {"lr": 2e-4}),
     "06-ddpm": Plan("06", "ddpm", 60, {"lr": 5e-4, "limit": 2048, "batch_size": 64,
                                        "model_options": {"sample_steps": 50}}, ema=0.995),
+    "07-cgan": Plan("07", "projection", 180, {"lr": 2e-4}),
 }
 
 
@@ -79,7 +80,7 @@ def names() -> list[str]:
 
 
 def for_notebook(notebook: str) -> list[str]:
-    """The names of the shipped generators of one notebook ("01".."06")."""
+    """The names of the shipped generators of one notebook ("01".."07")."""
     return [name for name, plan in PLANS.items() if plan.notebook == notebook]
 
 
@@ -166,7 +167,13 @@ def score(models: "ModelSet", run: "RunSpec", *, n: int = SCORE_N, seed: int = 2
     row = metrics.evaluate(models, ref, n=n, prior=run.train.prior, seed=seed,
                            metrics=("fid", "precision_recall", "density_coverage", "mode_collapse", "attributes"))
     columns = ("precision", "coverage", "density", "fid", "attribute_distance", "duplicate_share")
-    return {c: round(float(row[c].iloc[0]), 4) for c in columns if c in row.columns}
+    found = {c: round(float(row[c].iloc[0]), 4) for c in columns if c in row.columns}
+    if hasattr(models.G, "conditions"):  # a conditional generator: does it draw the values it is told?
+        from facegen_utils.conditioning import conditioning_accuracy
+
+        accuracy = conditioning_accuracy(models, n=n, seed=seed).attrs["mean"]
+        found.update({f"accuracy {attribute}": round(value, 4) for attribute, value in accuracy.items()})
+    return found
 
 
 def train(name: str, *, folder: str | Path | None = None, threads: int | None = 1,
@@ -231,6 +238,10 @@ def by_prior(notebook: str, runs: "Mapping[str, Any]") -> dict[str, Any]:
 def applies(name: str, run: "RunSpec") -> str | None:
     """None when the shipped ``name`` was trained on this run's data and image size, else why it does not apply."""
     info = manifest(name)
+    trained = tuple(info["model_spec"]["options"].get("conditions") or ())
+    if trained != tuple(run.data.conditions):
+        return (f"the shipped {name} was trained with the conditions {', '.join(trained) or 'none'} and this run "
+                f"uses {', '.join(run.data.conditions) or 'none'}.")
     if (run.data.name, run.model.image_size) == (info["dataset"], info["model_spec"]["image_size"]):
         return None
     return (f"the shipped {name} was trained on {info['dataset']} at {info['model_spec']['image_size']} px and this "
@@ -334,12 +345,14 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
 
 
 def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None,
-                       name: str = "05-gan") -> tuple[Any, str]:
+                       name: str = "05-gan", role: str = "GAN side") -> tuple[Any, str]:
     """The DCGAN that notebook 06 compares its diffusion model with, and one line saying which.
 
     A checkpoint of notebook 05's run when given (e.g. its report run on CelebA), else the shipped ``name`` when it
-    was trained on this run's data and image size, else None (the line says how to add one).
+    was trained on this run's data and image size, else None (the line says how to add one). ``role`` starts the
+    line (notebook 07 uses the DCGAN as the unconditional baseline).
     """
+    run = replace(run, data=replace(run.data, conditions=())) if run.data.conditions else run
     if checkpoint is not None:
         from facegen_utils.training import load_generator
 
@@ -347,10 +360,11 @@ def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None,
         if models.image_size != run.model.image_size:
             raise ValueError(f"gan_checkpoint={str(checkpoint)!r} holds a generator of {models.image_size} px, this "
                              f"run's images are {run.model.image_size} px; train notebook 05 at the same image_size.")
-        return models, f"GAN side: the generator of {checkpoint}."
+        return models, f"{role}: the generator of {checkpoint}."
     reason = applies(name, run)
     if reason is None:
         info = manifest(name)
-        return load(name), f"GAN side: the shipped {name} (notebook 05's DCGAN, {info['epochs']} epochs)."
-    return None, (f"GAN side: none, because {reason} Pass gan_checkpoint= a checkpoint of notebook 05 trained on "
+        return load(name), f"{role}: the shipped {name} (notebook 05's DCGAN, {info['epochs']} epochs)."
+    knob = "baseline_checkpoint" if role != "GAN side" else "gan_checkpoint"
+    return None, (f"{role}: none, because {reason} Pass {knob}= a checkpoint of notebook 05 trained on "
                   f"this data (outputs/05_celeba_dcgan/train/checkpoint.pt after its report run).")
