@@ -377,6 +377,12 @@ def conditioning(comparison: pd.DataFrame, *, epochs: int, shipped: pd.DataFrame
         lines.append(f"On the same budget the {best} discriminator conditions better: mean accuracy {means[best]:.2f} "
                      f"against {means[worst]:.2f} ({gap:+.2f})." if gap >= 0.05 else
                      f"On the same budget both discriminators condition alike (mean accuracy within {gap:.2f}).")
+        sharper, other = comparison["precision"].idxmax(), comparison["precision"].idxmin()
+        if comparison.loc[sharper, "precision"] - comparison.loc[other, "precision"] >= 0.1:
+            lines.append(f"The {sharper} discriminator's faces look more real: precision "
+                         f"{comparison.loc[sharper, 'precision']:.2f} against {comparison.loc[other, 'precision']:.2f} "
+                         f"(coverage {comparison.loc[sharper, 'coverage']:.2f} against "
+                         f"{comparison.loc[other, 'coverage']:.2f}).")
     if shipped is not None and len(shipped):
         acc = shipped.groupby("attribute", sort=False)["accuracy"].mean()
         met = bool((acc >= TARGET_ACCURACY).all())

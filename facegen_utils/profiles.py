@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOTEBOOKS", "PROFILES", "VARIANTS", "ENV_VARS", "OBJECTIVES", "OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES",
-    "COMPILE_MODES", "DATASETS", "REPORT_003_PRIORS", "Profile", "get", "from_env", "env_defaults",
+    "COMPILE_MODES", "DATASETS", "REPORT_003_PRIORS", "DEFAULT_CONDITIONS", "Profile", "get", "from_env", "env_defaults",
     "resolve_notebook", "parse_spec", "suggest", "epochs_for_iterations",
 ]
 
@@ -53,6 +53,7 @@ NOTEBOOKS: dict[str, str] = {
     "04": "04_monet_dcgan_noise_study",
     "05": "05_celeba_dcgan",
     "06": "06_celeba_diffusion_vs_dcgan",
+    "07": "07_conditional_dcgan",
 }
 
 PROFILES: tuple[str, ...] = ("smoke", "quick", "report")
@@ -65,6 +66,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "04": ("gan",),
     "05": ("gan",),
     "06": ("ddpm",),
+    "07": ("projection", "concat"),
 }
 
 #: model name -> (notebook, variant) it belongs to, so ``get("dcgan", "report")`` works too
@@ -76,7 +78,12 @@ _MODEL_HOME: dict[str, tuple[str, str]] = {
     "mlp-gan": ("03", "gan"),
     "dcgan": ("05", "gan"),
     "ddpm-unet": ("06", "ddpm"),
+    "cdcgan": ("07", "projection"),
 }
+
+#: the conditions notebook 07 uses on a dataset when none are given (a changed dataset brings its own)
+DEFAULT_CONDITIONS: dict[str, tuple[str, ...]] = {"synthetic-faces": ("hair_color", "hair_style"),
+                                                  "celeba": ("Male", "Eyeglasses", "Smiling")}
 
 #: report 003's seven noise priors; the second argument of ``normal`` is the variance
 REPORT_003_PRIORS: tuple[str, ...] = (
@@ -126,7 +133,7 @@ class Profile:
     and so does every knob (``profile.priors``).
     """
 
-    notebook: str                       # "01" .. "06"
+    notebook: str                       # "01" .. "07"
     profile: str                        # "smoke" | "quick" | "report"
     variant: str                        # the model of the notebook this setting trains (see VARIANTS)
     spec: RunSpec                       # data, model and training settings (facegen_utils.spec)
@@ -285,6 +292,25 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
                "lr 2e-4, batch 128, EMA 0.9999, 800k steps), with a fourth resolution level for 64x64 CelebA as in "
                "Song et al.'s (2021) CelebA model; 20 epochs (31,660 steps) fit one GPU in hours",),
     ),
+    # reports 000 and 002 name conditional GANs as future work without a setting: notebook 05's DCGAN (report 004)
+    # with one-hot attributes into G and a projection discriminator (Miyato & Koyama 2018), the PyTorch tutorial's
+    # Adam(2e-4, 0.5), on three CelebA annotations with a clear visual effect
+    ("07", "projection"): dict(
+        dataset="celeba", image_size=64, model="cdcgan", conditions=("Male", "Eyeglasses", "Smiling"),
+        objective="cgan", epochs=20, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
+        model_options={"discriminator": "projection"},
+        knobs={"models": VARIANTS["07"], "eval_samples": 500, "judge_epochs": 5, "baseline_checkpoint": None},
+        notes=("no report prints a conditional setting: the DCGAN of report 004 at the PyTorch tutorial's lr 2e-4, "
+               "conditioned on Male, Eyeglasses and Smiling; 20 CelebA epochs fit one GPU in about an hour",),
+    ),
+    ("07", "concat"): dict(
+        dataset="celeba", image_size=64, model="cdcgan", conditions=("Male", "Eyeglasses", "Smiling"),
+        objective="cgan", epochs=20, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
+        model_options={"discriminator": "concat"},
+        knobs={"models": VARIANTS["07"], "eval_samples": 500, "judge_epochs": 5, "baseline_checkpoint": None},
+        notes=("the same generator and budget as the projection variant; the discriminator reads the one-hot "
+               "attributes as extra image planes (Mirza & Osindero 2014, in convolutional form)",),
+    ),
 }
 
 # Keras' BatchNorm momentum (0.01 in PyTorch terms) leaves the running statistics near their initial values after
@@ -334,6 +360,10 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
                              model_options={"base_channels": 32, "channel_mults": (1, 2, 2), "blocks": 1,
                                             "attention_size": 8, "dropout": 0.0, "sample_steps": 25},
                              knobs={"sampling_steps": (10, 25, 50), "ddpm_steps": (25,), "eval_samples": 64}),
+        **{("07", variant): dict(dataset="synthetic-faces", conditions=("hair_color", "hair_style"), image_size=32,
+                                 limit=2048, epochs=25, batch_size=64, lr=4e-4,
+                                 model_options={"base_channels": 32, "discriminator": variant},
+                                 knobs={"eval_samples": 100}) for variant in VARIANTS["07"]},
     },
     "smoke": {
         ("01", "gan"): dict(dataset="synthetic-faces", **_SMOKE_COMMON, knobs={"comparison_epochs": (1,)}),
@@ -352,6 +382,9 @@ _SHRUNK: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
                              model_options={"base_channels": 8, "channel_mults": (1, 2), "blocks": 1,
                                             "attention_size": 8, "dropout": 0.0, "sample_steps": 4},
                              knobs={"sampling_steps": (2, 4), "ddpm_steps": (4,), "eval_samples": 32}),
+        **{("07", variant): dict(dataset="synthetic-faces", conditions=("hair_color", "hair_style"), **_SMOKE_COMMON,
+                                 model_options={"base_channels": 8, "discriminator": variant},
+                                 knobs={"eval_samples": 8, "judge_epochs": 1}) for variant in VARIANTS["07"]},
     },
 }
 
@@ -420,9 +453,9 @@ def _check_knob(notebook: str, name: str, value: Any) -> Any:
         value = _as_tuple(value)
         for variant in value:
             check_choice("models", variant, VARIANTS[notebook])
-    elif name == "gan_checkpoint":
+    elif name in ("gan_checkpoint", "baseline_checkpoint"):
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"gan_checkpoint={value!r} must be None or the path of a checkpoint of notebook 05 "
+            raise ValueError(f"{name}={value!r} must be None or the path of a checkpoint of notebook 05 "
                              f"(e.g. 'outputs/05_celeba_dcgan/train/checkpoint.pt').")
     elif name == "priors":
         from facegen_utils import noise
@@ -433,7 +466,7 @@ def _check_knob(notebook: str, name: str, value: Any) -> Any:
                 noise.parse(prior)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"priors: {prior!r} is not a latent distribution ({exc})") from None
-    else:  # more_epochs, iterations_per_prior, eval_samples
+    else:  # more_epochs, iterations_per_prior, eval_samples, judge_epochs
         check_int(name, value, 1)
     return value
 
@@ -462,6 +495,8 @@ def get(notebook: str | int, profile: str = "quick", *, variant: str | None = No
             names = sorted({*accepted, *settings["knobs"]})
             raise ValueError(f"unknown parameter {name!r} for notebook {key} ({NOTEBOOKS[key]})"
                              f"{suggest(name, names)}; accepted: {', '.join(names)}")
+    if settings.get("conditions") and "conditions" not in overrides:  # another dataset: its own default conditions
+        settings["conditions"] = DEFAULT_CONDITIONS.get(settings["dataset"], settings["conditions"])
     knobs = {name: _check_knob(key, name, value) for name, value in settings.pop("knobs").items()}
     changes = _changes(report, {**settings, "knobs": knobs})
     notes = settings.pop("notes", ())

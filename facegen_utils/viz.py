@@ -270,7 +270,7 @@ def plot_conditioning_accuracy(table: "pd.DataFrame", *, title: str = "does the 
     """Bars of :func:`facegen_utils.conditioning.conditioning_accuracy`: per attribute value, the share of faces
     drawn with it in which the judge sees it; beside it (hatched), the value's share without a condition."""
     attributes = list(dict.fromkeys(table["attribute"]))
-    fig = _new_figure((min(14.0, 2.0 + 0.55 * len(table)), 3.4))
+    fig = _new_figure((min(14.0, 2.0 + 0.55 * len(table)), 3.8))
     axes = np.atleast_1d(fig.subplots(1, len(attributes), sharey=True,
                                       gridspec_kw={"width_ratios": [int((table["attribute"] == a).sum())
                                                                     for a in attributes]}))
@@ -285,9 +285,9 @@ def plot_conditioning_accuracy(table: "pd.DataFrame", *, title: str = "does the 
         ax.set_title(attribute)
         ax.set_ylim(0, 1.05)
     axes[0].set_ylabel("share the judge sees")
-    axes[-1].legend(loc="upper right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

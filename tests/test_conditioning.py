@@ -236,6 +236,11 @@ def test_conditioning_accuracy_is_one_for_an_obedient_generator_and_the_share_fo
                                          epochs=3, shipped=obedient)
     assert "projection discriminator conditions better: mean accuracy 1.00 against 0.10" in sentences[2]
     assert "does not reach the target 0.9" in sentences[3]  # hair_style is never seen by this judge
+    sharper = conclusions.conditioning(pd.DataFrame({"accuracy hair_color": [0.8, 0.9], "precision": [0.81, 0.52],
+                                                     "coverage": [0.34, 0.36]}, index=["projection", "concat"]),
+                                       epochs=25)
+    assert "the concat discriminator conditions better: mean accuracy 0.90 against 0.80" in sharper[2]
+    assert "The projection discriminator's faces look more real: precision 0.81 against 0.52" in sharper[3]
 
 
 def test_the_condition_swap_counts_what_changes_besides_the_condition():
