@@ -9,7 +9,8 @@ Configurations: the DCGAN of notebooks 04/05 at 64×64 with its full widths (bas
 a small one (base_channels 16), a 4×4 grid of the full DCGAN, the full DCGAN moved along an attribute direction
 (one of four direction sliders) and the VAE explorer of report 000, each at the default pixel enlargement (×4 for
 one image, ×2 for a grid); notebook 06's diffusion explorer (quick U-Net, 32×32): moving the step slider (a cached
-trajectory) and typing a new seed (one DDIM-25 run of one image; the forward column is one U-Net pass).
+trajectory) and typing a new seed (one DDIM-25 run of one image; the forward column is one U-Net pass); notebook
+07's conditional DCGAN at 64×64 (full widths), switching an attribute menu.
 
     python benchmarks/widget_latency.py [--repeats 30] [--threads N]
 """
@@ -127,6 +128,23 @@ def main() -> None:
 
     report("keras-vae 64x64, 3-image strip x4", timings_ms(args.repeats, slider_update(explorer)),
            timings_ms(args.repeats, decode))
+
+    # notebook 07: the conditional DCGAN at 64x64 (full widths), one image; a menu switches the hair colour
+    cond_models = build("cdcgan", image_size=64, base_channels=64)
+    explorer = latent_explorer(cond_models)
+    z, labels = explorer.latent(), explorer.labels()
+    cond_models.G.eval()
+
+    def switch_condition(i: int) -> object:
+        explorer.condition_menus[0].value = i % 10
+        return explorer.image.value
+
+    def forward_conditional(_: int) -> object:
+        with torch.inference_mode():
+            return cond_models.G(z, labels)
+
+    report("cdcgan 64x64 full, 1 image x4, condition", timings_ms(args.repeats, switch_condition),
+           timings_ms(args.repeats, forward_conditional))
 
     # notebook 06: the step slider redraws a cached trajectory; a new seed runs DDIM-25 on one image (32 px, the
     # quick profile's U-Net), which the forward column shows for one U-Net pass

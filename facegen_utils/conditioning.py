@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from facegen_utils._log import logger
 from facegen_utils.spec import suggest
-from facegen_utils.tensors import eval_mode
+from facegen_utils.tensors import eval_mode, from_unit, to_unit
 
 __all__ = ["Conditions", "DEFAULT_FACE_CONDITIONS", "CELEBA_ATTRIBUTES", "LabelledImages", "schema", "labelled",
            "conditioned", "Conditioned", "package_judge", "AttributeJudge", "train_judge", "conditioning_accuracy",
@@ -326,10 +326,8 @@ class AttributeJudge:
 
 
 def _as_signed(images: torch.Tensor, value_range: Sequence[float]) -> torch.Tensor:
-    if images.dtype == torch.uint8:
-        return images.float() / 127.5 - 1.0
-    lo, hi = float(value_range[0]), float(value_range[1])
-    return ((images.float() - lo) / (hi - lo) * 2 - 1).clamp(-1, 1)
+    """Images (uint8, or float in ``value_range``) as float in [-1, 1], the judge's input range."""
+    return from_unit(to_unit(images, value_range), (-1.0, 1.0))  # to_unit reads uint8 as 0..255
 
 
 def train_judge(data: LabelledImages, *, epochs: int = 5, batch_size: int = 64, lr: float = 2e-3,

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from facegen_utils._log import progress
-from facegen_utils.tensors import eval_mode
+from facegen_utils.tensors import eval_mode, from_uint8
 
 __all__ = ["SCHEDULES", "SAMPLERS", "Schedule", "linear_schedule", "cosine_schedule", "make_schedule", "timesteps_for",
            "check_steps", "denoiser_of", "diffuse", "forward_process", "ddim_loop", "sample", "Trajectory", "trajectory",
@@ -202,6 +202,16 @@ def _device_of(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def _start_noise(source: Any, n: int, seed: int, x_T: torch.Tensor | None) -> tuple[Any, torch.Tensor]:
+    """The denoiser of ``source`` and the starting noise x_T (N, C, S, S): given (any shape, e.g. flattened latents)
+    or drawn on the CPU from ``seed``, so the same seed gives the same noise on every device."""
+    model = denoiser_of(source)
+    shape = (model.channels, model.image_size, model.image_size)
+    if x_T is None:
+        x_T = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+    return model, x_T.reshape(-1, *shape)
+
+
 def sample(source: Any, n: int = 64, *, steps: int = 50, sampler: str = "ddim", eta: float = 0.0, seed: int = 0,
            x_T: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
     """``n`` images (CPU, float32, in [-1, 1]) from a diffusion model with ``sampler`` in ``steps`` steps.
@@ -210,13 +220,10 @@ def sample(source: Any, n: int = 64, *, steps: int = 50, sampler: str = "ddim", 
     starting noise x_T comes from ``seed`` (or is given); the same seed gives the same images for DDIM with η = 0,
     and the same noise as ``models.G(z)`` with z = x_T flattened.
     """
-    model = denoiser_of(source)
+    model, x_T = _start_noise(source, n, seed, x_T)
     device = _device_of(model)
-    shape = (model.channels, model.image_size, model.image_size)
-    if x_T is None:
-        x_T = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
     generator = torch.Generator(device=device).manual_seed(seed + 1)
-    out = [_loop(model, part.view(-1, *shape).to(device), steps=steps, sampler=sampler, eta=eta,
+    out = [_loop(model, part.to(device), steps=steps, sampler=sampler, eta=eta,
                  generator=generator).float().cpu()
            for part in x_T.split(batch_size)]
     return torch.cat(out)
@@ -238,13 +245,10 @@ class Trajectory:
 def trajectory(source: Any, n: int = 1, *, steps: int = 50, sampler: str = "ddim", eta: float = 0.0,
                seed: int = 0, x_T: torch.Tensor | None = None) -> Trajectory:
     """The reverse process of ``n`` images from the noise of ``seed``, recorded after every step."""
-    model = denoiser_of(source)
+    model, x_T = _start_noise(source, n, seed, x_T)
     device = _device_of(model)
-    shape = (model.channels, model.image_size, model.image_size)
-    if x_T is None:
-        x_T = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
     record: list = []
-    _loop(model, x_T.view(-1, *shape).to(device), steps=steps, sampler=sampler, eta=eta,
+    _loop(model, x_T.to(device), steps=steps, sampler=sampler, eta=eta,
           generator=torch.Generator(device=device).manual_seed(seed + 1), record=record)
     return Trajectory([t for t, _, _ in record], torch.stack([x for _, x, _ in record]),
                       torch.stack([x0 for _, _, x0 in record]))
@@ -295,7 +299,7 @@ def real_images(dataset: Any, n: int, *, seed: int = 0) -> tuple[torch.Tensor, t
     images, value_range = images_from(torch.utils.data.Subset(dataset, idx.tolist()),
                                       value_range=getattr(dataset, "value_range", (-1.0, 1.0)))
     if images.dtype == torch.uint8:
-        images, value_range = images.float() / 127.5 - 1.0, (-1.0, 1.0)
+        images, value_range = from_uint8(images, (-1.0, 1.0)), (-1.0, 1.0)
     return images, tuple(value_range)
 
 

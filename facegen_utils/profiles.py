@@ -295,22 +295,17 @@ _REPORT: dict[tuple[str, str], dict[str, Any]] = {
     # reports 000 and 002 name conditional GANs as future work without a setting: notebook 05's DCGAN (report 004)
     # with one-hot attributes into G and a projection discriminator (Miyato & Koyama 2018), the PyTorch tutorial's
     # Adam(2e-4, 0.5), on three CelebA annotations with a clear visual effect
-    ("07", "projection"): dict(
-        dataset="celeba", image_size=64, model="cdcgan", conditions=("Male", "Eyeglasses", "Smiling"),
+    **{("07", variant): dict(
+        dataset="celeba", image_size=64, model="cdcgan", conditions=DEFAULT_CONDITIONS["celeba"],
         objective="cgan", epochs=20, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
-        model_options={"discriminator": "projection"},
+        model_options={"discriminator": variant},
         knobs={"models": VARIANTS["07"], "eval_samples": 500, "judge_epochs": 5, "baseline_checkpoint": None},
-        notes=("no report prints a conditional setting: the DCGAN of report 004 at the PyTorch tutorial's lr 2e-4, "
-               "conditioned on Male, Eyeglasses and Smiling; 20 CelebA epochs fit one GPU in about an hour",),
-    ),
-    ("07", "concat"): dict(
-        dataset="celeba", image_size=64, model="cdcgan", conditions=("Male", "Eyeglasses", "Smiling"),
-        objective="cgan", epochs=20, batch_size=128, lr=2e-4, betas=(0.5, 0.999), optimizer="adam",
-        model_options={"discriminator": "concat"},
-        knobs={"models": VARIANTS["07"], "eval_samples": 500, "judge_epochs": 5, "baseline_checkpoint": None},
-        notes=("the same generator and budget as the projection variant; the discriminator reads the one-hot "
-               "attributes as extra image planes (Mirza & Osindero 2014, in convolutional form)",),
-    ),
+        notes=(note,)) for variant, note in (
+        ("projection", "no report prints a conditional setting: the DCGAN of report 004 at the PyTorch tutorial's lr "
+                       "2e-4, conditioned on Male, Eyeglasses and Smiling; 20 CelebA epochs fit one GPU in about an "
+                       "hour"),
+        ("concat", "the same generator and budget as the projection variant; the discriminator reads the one-hot "
+                   "attributes as extra image planes (Mirza & Osindero 2014, in convolutional form)"))},
 }
 
 # Keras' BatchNorm momentum (0.01 in PyTorch terms) leaves the running statistics near their initial values after

@@ -1,4 +1,4 @@
-"""Started by tests/test_ddp.py through ``torchrun --nproc_per_node 2``: trains three tiny models on CPU with gloo.
+"""Started by tests/test_ddp.py through ``torchrun --nproc_per_node 2``: trains four tiny models on CPU with gloo.
 
 Each rank builds its networks from a different seed, so identical final weights prove that DDP broadcast rank 0's
 weights and averaged the gradients. Each rank saves its final state to OUT/rank<R>_<objective>.pt.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from facegen_utils import models
+from facegen_utils import conditioning, models
 from facegen_utils.datasets.procedural import SyntheticFaces
 from facegen_utils.training import Trainer, TrainConfig, distributed
 
@@ -20,6 +20,8 @@ RUNS = {  # objective -> (model, options, extra settings)
                 {"n_critic": 2, "critic_schedule": "every-nth"}),
     # a denoiser called with (x_t, t) through DDP; its steps and noises come from the per-rank seeded generator
     "diffusion": ("ddpm-unet", {"base_channels": 8, "channel_mults": (1, 2), "sample_steps": 2}, {"ema": 0.9}),
+    # labelled batches: each rank takes its strided share of the images and of their label rows
+    "cgan": ("cdcgan", {"base_channels": 8}, {"ema": 0.9}),
 }
 
 
@@ -27,12 +29,13 @@ def main(out: Path) -> None:
     torch.set_num_threads(1)
     rank = distributed.from_environment().rank
     faces = SyntheticFaces(n=40, image_size=16, seed=0)
+    labelled = conditioning.labelled(faces, conditioning.schema("synthetic-faces", conditioning.DEFAULT_FACE_CONDITIONS))
     for objective, (name, options, extra) in RUNS.items():
         torch.manual_seed(100 + rank)
         model_set = models.build(name, image_size=16, **options)
         config = TrainConfig(objective=objective, epochs=2, batch_size=4, device="cpu", sample_every=1,
                              out_dir=str(out / objective), **extra)
-        trainer = Trainer(model_set, faces, config)
+        trainer = Trainer(model_set, labelled if objective == "cgan" else faces, config)
         trainer.fit()
         torch.save({"models": trainer.state_dict()["models"],
                     "step": trainer.step, "history_rows": len(trainer.history),

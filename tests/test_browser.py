@@ -1,6 +1,8 @@
-"""End to end: JupyterLab on localhost, a notebook showing the latent explorer, headless Chromium moves two sliders.
+"""End to end: JupyterLab on localhost, a notebook showing the latent explorer, headless Chromium moves two sliders
+and picks a menu entry.
 
-One slider moves a latent dimension, the other an attribute direction; each drag must change the image.
+One slider moves a latent dimension, the other an attribute direction, and the menu asks the conditional generator of
+notebook 07 for another hair colour; each must change the image.
 
 Needs Debian's ``chromium`` and Python ``playwright`` (``bash scripts/install_browser_deps.sh`` installs both);
 playwright drives the system browser through ``executable_path``, so nothing is downloaded. Without them the test
@@ -38,8 +40,8 @@ from facegen_utils.widgets import latent_explorer
 from facegen_utils.latent import Direction
 
 torch.manual_seed(0)
-models = build("dcgan", image_size=16, latent_dim=8, base_channels=4)
-blonde = Direction("hair_color", "blonde", torch.ones(8) / 8 ** 0.5, separation=1.0, n_with=1, n_without=1)
+models = build("cdcgan", image_size=16, latent_dim=10, base_channels=4)  # notebook 07's: menus for its conditions
+blonde = Direction("hair_color", "blonde", torch.ones(10) / 10 ** 0.5, separation=1.0, n_with=1, n_without=1)
 explorer = latent_explorer(models, dims=(0, 1), image_scale=4, directions=[blonde])
 explorer"""
 
@@ -166,6 +168,11 @@ def test_slider_drag_changes_the_image_in_jupyterlab(tmp_path: Path) -> None:
 
                 before, after = drag("z[0]")
                 _, along = drag("hair_color: blonde")
+                menu = page.locator(".widget-dropdown", has_text="hair_color").locator("select")
+                menu.select_option(label="green", timeout=remaining_ms())
+                page.wait_for_function(f"(before) => document.querySelector({json.dumps(IMAGE)}).src !== before",
+                                       arg=along, timeout=remaining_ms())
+                told = page.locator(IMAGE).get_attribute("src")
                 status = page.locator(".widget-html", has_text="seed 0").first.inner_text(timeout=remaining_ms())
             finally:
                 browser.close()
@@ -173,4 +180,6 @@ def test_slider_drag_changes_the_image_in_jupyterlab(tmp_path: Path) -> None:
         _stop_server(server, base, token)
     assert after != before and after.startswith("blob:")
     assert along not in (before, after) and along.startswith("blob:")
+    assert told not in (before, after, along) and told.startswith("blob:")
     assert "N(0, 1)" in status and "ms" in status and "hair_color: blonde +" in status
+    assert "hair_color=green" in status

@@ -40,12 +40,13 @@ def test_both_ranks_end_identical_after_the_expected_steps(ranks, objective, g_e
             assert torch.equal(tensor, states[1]["models"][role][name]), f"{role}.{name} differs between ranks"
 
 
-def test_a_diffusion_model_trains_under_ddp(ranks):
-    states = [torch.load(ranks / f"rank{r}_diffusion.pt", weights_only=True) for r in range(WORLD)]
+@pytest.mark.parametrize("objective, roles", [("diffusion", {"denoiser"}), ("cgan", {"G", "D"})])
+def test_a_diffusion_model_and_a_conditional_gan_train_under_ddp(ranks, objective, roles):
+    states = [torch.load(ranks / f"rank{r}_{objective}.pt", weights_only=True) for r in range(WORLD)]
     steps = EPOCHS * (IMAGES // (BATCH * WORLD))
     for state in states:
-        assert state["step"] == steps and set(state["optimizer_steps"]["denoiser"]) == {steps}
-    assert set(states[0]["models"]) == {"denoiser", "G_ema"}
+        assert state["step"] == steps and all(set(s) == {steps} for s in state["optimizer_steps"].values())
+    assert set(states[0]["models"]) == {*roles, "G_ema"}
     for role, weights in states[0]["models"].items():
         for name, tensor in weights.items():
             assert torch.equal(tensor, states[1]["models"][role][name]), f"{role}.{name} differs between ranks"

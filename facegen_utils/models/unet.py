@@ -70,7 +70,7 @@ class SelfAttention(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, C, H, W) -> x + attention(x), same shape."""
         n, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(n, 3, c, h * w).transpose(-1, -2).unbind(1)
@@ -134,7 +134,7 @@ class UNet(nn.Module):
     @staticmethod
     def _run(parts: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         for part in parts:
-            h = part(h, emb) if isinstance(part, (ResBlock, SelfAttention)) else part(h)
+            h = part(h, emb) if isinstance(part, ResBlock) else part(h)  # only residual blocks see the time step
         return h
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
