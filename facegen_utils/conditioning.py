@@ -207,12 +207,21 @@ class LabelledImages(torch.utils.data.Dataset):
                      for v, c in zip(values, counts.tolist())]
         return pd.DataFrame(rows)
 
-    def images_with(self, **chosen: Any) -> torch.Tensor:
-        """The uint8 images whose labels have the ``chosen`` values (attribute=value)."""
+    def with_values(self, **chosen: Any) -> torch.Tensor:
+        """The indices (into this dataset) of the images whose labels have the ``chosen`` values (attribute=value)."""
         mask = torch.ones(len(self), dtype=torch.bool)
         for attribute, value in chosen.items():
             mask &= self.labels[:, self.conditions.position(attribute)] == self.conditions.index(attribute, value)
-        return self.to_uint8()[mask]
+        return mask.nonzero().view(-1)
+
+    def images_with(self, n: int | None = None, *, seed: int = 0, **chosen: Any) -> torch.Tensor:
+        """The uint8 images whose labels have the ``chosen`` values: all of them, or ``n`` drawn with ``seed``.
+
+        Only the chosen rows are read (CelebA's decoded cache is a memory-mapped array of gigabytes)."""
+        index = self.with_values(**chosen)
+        if n is not None and n < len(index):
+            index = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))[:n].sort().values]
+        return self.base.to_uint8()[torch.from_numpy(self.keep)[index]]
 
 
 def labelled(dataset: Any, conditions: Conditions) -> LabelledImages:
@@ -466,14 +475,14 @@ def per_condition_quality(source: Any, data: LabelledImages, attribute: str, *, 
     conditions = G.conditions
     rows = []
     for value in conditions.values[conditions.position(attribute)]:
-        real = data.images_with(**{attribute: value})
-        if len(real) < 10:
-            logger.info("%s=%s: %d real image(s), too few to score; skipped", attribute, value, len(real))
+        available = len(data.with_values(**{attribute: value}))
+        if available < 10:
+            logger.info("%s=%s: %d real image(s), too few to score; skipped", attribute, value, available)
             continue
-        ref = fm.reference(real, n=min(n, len(real)), seed=seed, value_range=data.value_range)
-        row = fm.evaluate(conditioned(G, **{attribute: value}), ref, n=min(n, len(real)), seed=seed + 1,
-                          metrics=metrics)
-        rows.append({"attribute": attribute, "value": value, "n_real": len(real),
+        real = data.images_with(n, seed=seed, **{attribute: value})
+        ref = fm.reference(real, n=len(real), seed=seed, value_range=data.value_range)
+        row = fm.evaluate(conditioned(G, **{attribute: value}), ref, n=len(real), seed=seed + 1, metrics=metrics)
+        rows.append({"attribute": attribute, "value": value, "n_real": available,
                      **{c: float(row[c].iloc[0]) for c in ("precision", "coverage", "density") if c in row}})
     return pd.DataFrame(rows)
 

@@ -186,6 +186,10 @@ def test_celeba_images_without_a_label_row_are_listed_and_left_out_untouched(tmp
     assert len(data) == 20 and data.unlabelled == names[20:]
     assert "4 image(s) have no label row" in caplog.text and names[23] in caplog.text
     assert data.labels.shape == (20, 2) and data.to_uint8().shape == (20, 3, 16, 16)
+    men = data.images_with(Male="yes")  # read by row from the wrapped dataset, skipping the unlabelled images
+    assert torch.equal(men, data.to_uint8()[data.labels[:, 0] == 1])
+    some = data.images_with(3, seed=1, Male=True)
+    assert len(some) == 3 and all(any(torch.equal(a, b) for b in men) for a in some)
     assert sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*")) == before
 
 
