@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Execute the notebooks with papermill into --out and write --out/index.html.")
     r.add_argument("--profile", default="quick", choices=profiles.PROFILES)
     r.add_argument("--out", default="outputs", help="output folder (default outputs)")
-    r.add_argument("--notebooks", help="comma-separated subset, e.g. 01,05 (default: all six)")
+    r.add_argument("--notebooks", help="comma-separated subset, e.g. 01,05 (default: all)")
     return parser
 
 

@@ -16,7 +16,7 @@ generator obeys them, measured.
 """
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +130,7 @@ class Conditions:
                          for a, v, i in zip(self.attributes, self.values, list(row)))
 
 
+@functools.cache
 def _face_categories() -> dict[str, tuple[str, ...]]:
     from facegen_utils.datasets.procedural import SyntheticFaces
 
@@ -409,15 +410,26 @@ def _images(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -
     return torch.cat(parts)
 
 
+def _sweep(G: nn.Module, position: int, z: torch.Tensor) -> list[torch.Tensor]:
+    """Images of the latents ``z`` drawn with each value of attribute ``position`` in turn (one batch per value),
+    the other conditions held at the values the latents' condition coordinates choose."""
+    held = G.draw_labels(z[:, G.code_dim:].to(G.shares.device)).cpu()
+    batches = []
+    for value in range(G.sizes[position]):
+        labels = held.clone()
+        labels[:, position] = value
+        batches.append(_images(G, z, labels))
+    return batches
+
+
 def natural_shares(source: Any, judge: Callable[..., pd.DataFrame], conditions: Conditions, *, n: int = 500,
                    seed: int = 0) -> pd.DataFrame:
     """How often the judge sees each value in ``n`` samples of any generator (e.g. an unconditional DCGAN)."""
+    from facegen_utils.metrics import generate
+
     source = getattr(source, "models", source)
     G = source.G if isinstance(getattr(source, "G", None), nn.Module) else source
-    with eval_mode(G), torch.no_grad():
-        images = torch.cat([G(z.to(next(G.parameters()).device)).float().cpu()
-                            for z in _latents(n, G.latent_dim, seed).split(256)])
-    seen = judge(images)
+    seen = judge(generate(G, n, seed=seed))  # latents from N(0, I) with ``seed``, as _latents draws them
     return pd.DataFrame([{"attribute": a, "value": v, "share": float((seen[a] == v).mean())}
                          for a, values in zip(conditions.attributes, conditions.values) for v in values])
 
@@ -505,7 +517,6 @@ def condition_swap(source: Any, attribute: str, judge: Callable[..., pd.DataFram
     conditions = G.conditions
     position = conditions.position(attribute)
     z = _latents(n, G.latent_dim, seed)
-    kept = G.draw_labels(z[:, G.code_dim:].to(G.shares.device)).cpu()  # the other conditions, held fixed
     if judge is None:
         from facegen_utils.metrics import attribute_heads, predict_attributes
 
@@ -518,11 +529,7 @@ def condition_swap(source: Any, attribute: str, judge: Callable[..., pd.DataFram
     else:
         default_others = [a for a in conditions.attributes if a != attribute]
     others = default_others if others is None else list(others)
-    seen = []
-    for v in range(conditions.sizes[position]):
-        labels = kept.clone()
-        labels[:, position] = v
-        seen.append(judge(_images(G, z, labels)))
+    seen = [judge(images) for images in _sweep(G, position, z)]
     rows = [{"attribute": column,
              "changed": float(np.mean([(a[column].to_numpy() != b[column].to_numpy()).mean()
                                        for a, b in zip(seen, seen[1:])])),
@@ -545,14 +552,8 @@ def condition_grid(source: Any, attribute: str, *, columns: int = 8, seed: int =
     conditions = G.conditions
     position = conditions.position(attribute)
     values = conditions.values[position]
-    z = _latents(columns, G.latent_dim, seed)
-    frozen_labels = G.draw_labels(z[:, G.code_dim:].to(G.shares.device)).cpu()
-    rows = []
-    for v in range(len(values)):
-        labels = frozen_labels.clone()
-        labels[:, position] = v
-        rows.append(_images(G, z, labels))
-    grid = image_grid(torch.cat(rows), nrow=columns, value_range=value_range)
+    grid = image_grid(torch.cat(_sweep(G, position, _latents(columns, G.latent_dim, seed))), nrow=columns,
+                      value_range=value_range)
     if ax is None:
         size = G.image_size
         _, ax = plt.subplots(figsize=(min(14, 1.2 + columns * max(size, 32) / 36),

@@ -344,13 +344,14 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
     return LongerTraining(figure, table, sentences)
 
 
-def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None,
-                       name: str = "05-gan", role: str = "GAN side") -> tuple[Any, str]:
+def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None, name: str = "05-gan",
+                       role: str = "GAN side", knob: str = "gan_checkpoint") -> tuple[Any, str]:
     """The DCGAN that notebook 06 compares its diffusion model with, and one line saying which.
 
     A checkpoint of notebook 05's run when given (e.g. its report run on CelebA), else the shipped ``name`` when it
     was trained on this run's data and image size, else None (the line says how to add one). ``role`` starts the
-    line (notebook 07 uses the DCGAN as the unconditional baseline).
+    line and ``knob`` names the notebook parameter that takes a checkpoint (notebook 07 uses the DCGAN as its
+    unconditional baseline, given by ``baseline_checkpoint``).
     """
     run = replace(run, data=replace(run.data, conditions=())) if run.data.conditions else run
     if checkpoint is not None:
@@ -365,6 +366,5 @@ def gan_for_comparison(run: "RunSpec", *, checkpoint: str | Path | None = None,
     if reason is None:
         info = manifest(name)
         return load(name), f"{role}: the shipped {name} (notebook 05's DCGAN, {info['epochs']} epochs)."
-    knob = "baseline_checkpoint" if role != "GAN side" else "gan_checkpoint"
     return None, (f"{role}: none, because {reason} Pass {knob}= a checkpoint of notebook 05 trained on "
                   f"this data (outputs/05_celeba_dcgan/train/checkpoint.pt after its report run).")

@@ -302,12 +302,11 @@ class RunSpec:
             part, key = _FLAT.get(name, ("train", name))
             parts[part][key] = dict(value or {}) if name == "model_options" else value
         data = DataSpec(**parts["data"])
-        name = parts["model"].get("name", "dcgan")
-        conditional = name in models.names() and models.entry(name).conditional  # else ModelSpec names the error
-        if conditional != bool(data.conditions) and name in models.names():
+        name = parts["model"].get("name", "dcgan")  # an unknown name: ModelSpec below names the error
+        if name in models.names() and models.entry(name).conditional != bool(data.conditions):
             raise ValueError(f"model {name!r} " + (
                 "is conditional: name the attributes it is told with conditions=('hair_color', 'hair_style')"
-                if conditional else "is not conditional: conditions= need model 'cdcgan'"))
+                if models.entry(name).conditional else "is not conditional: conditions= need model 'cdcgan'"))
         if data.conditions:  # the model learns the values the data's labels have
             from facegen_utils.conditioning import schema
 

@@ -267,13 +267,17 @@ class LatentExplorer(_Explorer):
         self._observe([self.seed, self.seed_b, self.t, self.path, self.prior, self.truncation, *self.sliders,
                        *self.direction_sliders])
 
-        controls = widgets.VBox([self.seed, self.prior, self.truncation,
+        controls = widgets.VBox([*self._first_controls(), self.seed, self.prior, self.truncation,
                                  widgets.HTML("<b>interpolate</b> (t = 0: seed, t = 1: to seed)"), self.seed_b, self.t,
                                  self.path, *along,
                                  widgets.HTML("<b>offsets</b> in standard deviations of the prior"),
                                  *self.sliders, self.reset_button])
         self.widget = widgets.VBox([widgets.HBox([self.image, controls]), self.status])
         self.render()
+
+    def _first_controls(self) -> list[Any]:
+        """Widgets shown above the seed box (a conditional generator's menus); none here."""
+        return []
 
     def _seed_latents(self, seed: int, prior: Prior) -> torch.Tensor:
         """Latents of seeds seed, seed + 1, ... (one per image), truncated when the slider is above 0."""
@@ -336,10 +340,11 @@ class ConditionalExplorer(LatentExplorer):
             for a, (attribute, values) in enumerate(zip(self.conditions.attributes, self.conditions.values))]
         super().__init__(G, **options)
         self._observe(self.condition_menus)
-        image_row, status = self.widget.children
-        controls = image_row.children[1]
-        menus = widgets.VBox([widgets.HTML("<b>conditions</b>"), *self.condition_menus])
-        self.widget = widgets.VBox([widgets.HBox([self.image, widgets.VBox([menus, *controls.children])]), status])
+
+    def _first_controls(self) -> list[Any]:
+        import ipywidgets as widgets
+
+        return [widgets.HTML("<b>conditions</b>"), *self.condition_menus]
 
     def labels(self) -> torch.Tensor:
         """The label rows of the menus, one per image (-1: free)."""

@@ -109,7 +109,7 @@ class BatchSource:
             if self.labels is None:
                 yield self._to_float(batch)
             else:
-                yield self._to_float(batch), self.labels.index_select(0, idx.to(self.labels.device)).to(self.device)
+                yield self._to_float(batch), self.labels.index_select(0, idx).to(self.device)  # idx is where both live
 
     def _from_loader(self, batches: torch.Tensor) -> Iterator[torch.Tensor]:
         loader = DataLoader(self.dataset, batch_sampler=batches.tolist(), num_workers=self.num_workers,

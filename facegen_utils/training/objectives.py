@@ -54,6 +54,11 @@ class Step:
     scratch: dict[str, Any] = field(default_factory=dict)  # what one phase leaves for the next
     labels: torch.Tensor | None = None          # the real batch's label rows (conditional objectives), (N, A)
 
+    @property
+    def told(self) -> tuple[torch.Tensor, ...]:
+        """The extra arguments of a conditional pair's networks: (labels,), or () without labels."""
+        return () if self.labels is None else (self.labels,)
+
 
 class Objective:
     """One training objective: the losses of each network role, the columns it logs and its schedule."""
@@ -143,10 +148,9 @@ class _Adversarial(Objective):
     def loss(self, role: str, step: Step) -> _Losses:
         if role == "G":
             with frozen(step.modules["D"]), step.autocast():
-                told = () if step.labels is None else (step.labels,)
-                loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"], *told).view(-1))
+                loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"], *step.told).view(-1))
             return loss_G, {"loss_G": loss_G}
-        real, told = step.real, () if step.labels is None else (step.labels,)  # a conditional pair sees the labels
+        real, told = step.real, step.told  # a conditional pair also sees the batch's labels
         z = step.prior.sample(real.shape[0], step.latent_dim, generator=step.noise, device=real.device)
         with step.autocast(), torch.set_grad_enabled("G" in step.phases):
             fake = step.scratch["fake"] = step.nets["G"](z, *told)
