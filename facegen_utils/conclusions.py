@@ -46,10 +46,12 @@ def quality_target(name: str, row: Mapping[str, Any]) -> str:
 
 
 def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any], *, run_epochs: int,
-                    shipped_epochs: int, shipped_minutes: float, targets: bool = True) -> str:
+                    shipped_epochs: int, shipped_minutes: float, targets: bool = True,
+                    architecture: str = "the same architecture") -> str:
     """One sentence comparing this run's final row with the shipped generator's (both with precision, coverage).
 
-    ``targets`` False leaves out the course's GAN targets (the VAE is judged by its pictures).
+    ``targets`` False leaves out the course's GAN targets (the VAE is judged by its pictures); ``architecture`` says
+    how the shipped network differs from this run's (:func:`facegen_utils.pretrained.architecture_change`).
     """
     change = shipped["coverage"] - run["coverage"]
     trend = (f"coverage {'rises' if change > 0 else 'falls'} by {abs(change):.2f}" if abs(change) >= 0.05
@@ -58,7 +60,7 @@ def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any
     verdict = (f", and it {'reaches' if reached else 'does not reach'} the course's targets ({TARGET_PRECISION} / "
                f"{TARGET_COVERAGE})" if targets else "")
     return (f"{name}: trained for {shipped_epochs} epochs ({shipped_minutes:.0f} min on one CPU thread) instead of "
-            f"{run_epochs}, the same architecture reaches precision {shipped['precision']:.2f} and coverage "
+            f"{run_epochs}, {architecture} reaches precision {shipped['precision']:.2f} and coverage "
             f"{shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
             f"{verdict}.")
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from facegen_utils.spec import RunSpec
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
-           "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
+           "rescore", "architecture_change", "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
            "for_exploration", "by_prior", "gan_for_comparison"]
 
 #: where the weights and manifests live (inside the package, so an installed copy has them)
@@ -223,6 +223,21 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     return info
 
 
+def rescore(name: str, *, folder: str | Path | None = None) -> dict[str, Any]:
+    """Score the shipped ``name`` again and rewrite the metrics of its manifest (after a metric's definition changed).
+
+    The weights, command and seconds stay as trained; the manifest records when it was rescored.
+    """
+    from facegen_utils.training.checkpoint import atomic_write
+
+    info = manifest(name, folder=folder)
+    info["metrics"] = score(load(name, folder=folder), spec(name))
+    info["metrics_n"] = SCORE_N
+    info["rescored"] = time.strftime("%Y-%m-%d")
+    atomic_write(_paths(name, folder)[1], lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    return info
+
+
 def by_prior(notebook: str, runs: "Mapping[str, Any]") -> dict[str, Any]:
     """{shipped name: run} for the runs (keyed by prior, as in notebook 04) whose prior a shipped generator of
     ``notebook`` was trained with."""
@@ -247,6 +262,15 @@ def applies(name: str, run: "RunSpec") -> str | None:
     return (f"the shipped {name} was trained on {info['dataset']} at {info['model_spec']['image_size']} px and this "
             f"run uses {run.data.name} at {run.model.image_size} px (a procedural model is never shown as a result "
             f"on other data).")
+
+
+def architecture_change(name: str, run: "RunSpec") -> str:
+    """How the shipped ``name`` differs from this run's network: "the same architecture", or the options that differ."""
+    shipped = manifest(name)["model_spec"]["options"]
+    ours = dict(run.model.options)
+    changed = [f"{key} {value} (this run: {ours.get(key, 'its default')})" for key, value in shipped.items()
+               if key != "conditions" and ours.get(key) != value]
+    return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)
 
 
 def for_exploration(name: str, run_models: Any, run: "RunSpec") -> tuple[Any, str]:
@@ -335,7 +359,8 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
         sentences.append(conclusions.longer_training(name, found[0], found[1], run_epochs=epochs,
                                                      shipped_epochs=info["epochs"],
                                                      shipped_minutes=info["seconds"] / 60,
-                                                     targets=shipped.vae is None))
+                                                     targets=shipped.vae is None,
+                                                     architecture=architecture_change(name, run)))
     import pandas as pd
 
     table = pd.concat(rows)

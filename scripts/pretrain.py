@@ -3,6 +3,7 @@
     python scripts/pretrain.py 05-gan            # one model (about 5-10 minutes on one thread)
     python scripts/pretrain.py --all             # all of them, one after another
     python scripts/pretrain.py --list            # names, plans and the metrics of the shipped files
+    python scripts/pretrain.py --rescore --all   # score the shipped files again (after a metric changed)
 
 Each run writes NAME.pt (float16 weights of G, or of the whole VAE) and NAME.json (the command, seconds, torch
 version, sha256 and the metrics reached on 500 samples) through facegen_utils.pretrained.train.
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"models to train: {', '.join(pretrained.names())}")
     parser.add_argument("--all", action="store_true", help="train every model")
     parser.add_argument("--list", action="store_true", help="list the models and their shipped metrics")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the shipped files again and rewrite their manifests' metrics (no training)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as shipped)")
     parser.add_argument("--epochs", type=int, default=None, help="replace the plan's epochs (a short trial run)")
     parser.add_argument("--out", default=None, help="folder for the files (default: the package's assets)")
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         parser.error("name a model (or --all / --list)")
     for name in chosen:
+        if args.rescore:
+            info = pretrained.rescore(name, folder=args.out)
+            print(json.dumps({k: info[k] for k in ("name", "metrics")}), flush=True)
+            continue
         info = pretrained.train(name, folder=args.out, threads=args.threads, epochs=args.epochs)
         print(json.dumps({k: info[k] for k in ("name", "seconds", "steps", "metrics")}), flush=True)
     return 0

@@ -248,6 +248,30 @@ def test_attribute_match_is_small_for_real_images_and_large_for_one_hair_colour(
     assert (predicted["hair_color"].to_numpy() == table["hair_color"].astype(str).to_numpy()[:200]).mean() > 0.8
 
 
+def test_attribute_match_reads_both_sides_with_the_predictor():
+    """At 32 px the predictor's own errors dominate a comparison with the true table; read on both sides they cancel."""
+    faces32 = SyntheticFaces(800, seed=3, image_size=32)
+    images, table = faces32.to_uint8(), faces32.attributes
+    a, b = images[:400], images[400:]
+    against_table = metrics.attribute_match(b, table.iloc[:400])
+    read = metrics.attribute_match(b, a)
+    assert read.value < 0.1 and read.value < against_table.value - 0.03
+    top = metrics.predict_attributes(a)["hair_color"].value_counts().index[0]
+    only = torch.tensor((metrics.predict_attributes(b)["hair_color"] == top).to_numpy())
+    biased = metrics.attribute_match(b[only], a)
+    assert biased.details.set_index("attribute").loc["hair_color", "distance"] > 0.6
+    paintings = SyntheticPaintings(400, seed=0, image_size=32).to_uint8()
+    assert metrics.attribute_match(paintings[200:], paintings[:200], domain="paintings").value < 0.1
+    with pytest.raises(TypeError, match="real images"):
+        metrics.attribute_match(b, [1, 2, 3])
+
+
+def test_evaluate_compares_generated_attributes_with_the_read_reference(faces, small_reference):
+    assert small_reference.read_attributes is not None
+    assert list(small_reference.read_attributes.columns) == [h["column"] for h in metrics.attribute_heads("faces")]
+    assert len(small_reference.read_attributes) == small_reference.n
+
+
 def test_attribute_distances_by_hand():
     assert metrics.total_variation(["a", "a", "b", "b"], ["a", "a", "a", "a"]) == pytest.approx(0.5)
     assert metrics.wasserstein_1d([0.0, 1.0], [0.0, 1.0]) == 0.0

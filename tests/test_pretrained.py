@@ -111,9 +111,12 @@ SHORT_OF_TARGET: dict[str, str] = {
     "04-normal": "the base-16 DCGAN reaches precision 0.16, coverage 0.33 on the paintings after 19,200 iterations",
     "04-uniform": "the base-16 DCGAN reaches precision 0.13, coverage 0.25 on the paintings after 19,200 iterations",
 }
-ATTRIBUTES_SHORT = ("no shipped face generator reaches the attribute distance of 0.2 yet (0.27 for 05-gan and "
-                    "07-cgan to 0.40; "
-                    "an independent sample of 500 real faces scores about 0.1): see benchmarks/README.md")
+# attribute distance, both sides read by the predictor (an independent sample of 500 real faces: 0.06)
+ATTRIBUTES_SHORT: dict[str, str] = {
+    name: f"attribute distance {value} (benchmarks/README.md: the eye colour read as grey far more often than in the "
+          f"data, the face's height and width spread narrower)"
+    for name, value in (("01-vae", 0.25), ("01-wgan", 0.26), ("01-wgan-gp", 0.23), ("02-wgan-gp", 0.25),
+                        ("03-gan", 0.27), ("06-ddpm", 0.22))}
 
 
 @pytest.mark.slow
@@ -142,8 +145,9 @@ def test_the_shipped_conditional_generator_obeys_every_condition():
 
 
 @pytest.mark.parametrize("name", [n for n in pretrained.names() if n[:2] != "04"])
-@pytest.mark.xfail(strict=True, reason=ATTRIBUTES_SHORT)
-def test_shipped_face_generators_match_the_attribute_distribution(name):
+def test_shipped_face_generators_match_the_attribute_distribution(name, request):
+    if name in ATTRIBUTES_SHORT:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=ATTRIBUTES_SHORT[name]))
     assert pretrained.manifest(name)["metrics"]["attribute_distance"] <= FACE_ATTRIBUTE_DISTANCE
 
 
@@ -156,6 +160,20 @@ def test_the_longer_training_sentence_is_computed_from_both_rows():
     worse = conclusions.longer_training("x", shipped, run, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
                                         targets=False)
     assert "coverage falls by 0.55" in worse and "targets" not in worse
+
+
+def test_the_longer_training_sentence_names_a_changed_architecture():
+    from facegen_utils import profiles
+
+    run = profiles.get("05", "quick").spec
+    assert pretrained.architecture_change("05-gan", run) == "the same architecture"
+    narrow = run.replace(model_options={"base_channels": 8})
+    assert pretrained.architecture_change("05-gan", narrow) == ("the same architecture with base_channels 32 "
+                                                                "(this run: 8)")
+    text = conclusions.longer_training("05-gan", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9,
+                                       "coverage": 0.9}, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
+                                       architecture="the same architecture with base_channels 32 (this run: 8)")
+    assert "instead of 1, the same architecture with base_channels 32 (this run: 8) reaches precision 0.90" in text
 
 
 def test_after_longer_training_is_not_shown_on_real_data():

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from facegen_utils._log import logger, progress
-from facegen_utils.metrics.attributes import attribute_heads, attribute_match
+from facegen_utils.metrics.attributes import (attribute_heads, attribute_match, guess_domain,
+                                              predict_attributes)
 from facegen_utils.metrics.features import Features, extract_features, images_from, resolve_features
 from facegen_utils.metrics.result import SYNTHETIC, features_note
 from facegen_utils.metrics.scores import collapse_check, density_coverage, fid, kid, precision_recall
@@ -33,11 +34,16 @@ _REAL_NOTE_SHOWN = False
 
 @dataclass(frozen=True)
 class Reference:
-    """Features of a sample of real images (and their procedural attributes, if any), computed once."""
+    """Features of a sample of real images (and their procedural attributes, if any), computed once.
+
+    ``read_attributes`` are those images' attributes as the package's predictor reads them: generated images are
+    compared with these, so the predictor's errors cancel (``metrics.attributes``); ``attributes`` are the true ones.
+    """
 
     features: Features
     attributes: pd.DataFrame | None
     n: int
+    read_attributes: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,8 @@ def _attributes(x: MetricInputs) -> dict[str, Any] | None:
     if x.reference.attributes is None:  # only the procedural datasets know their images' attributes
         return None
     fake = x.fake if x.fake.name == SYNTHETIC else x.extract(features=SYNTHETIC)
-    return {"attribute_distance": attribute_match(fake, x.reference.attributes).value}
+    read = x.reference.read_attributes  # both sides read by the predictor (None: a Reference built by hand)
+    return {"attribute_distance": attribute_match(fake, x.reference.attributes if read is None else read).value}
 
 
 def _pick(size: int, n: int, seed: int) -> torch.Tensor:
@@ -151,7 +158,11 @@ def reference(dataset: Any, *, n: int = 1000, features: str = "auto", seed: int 
     procedural = isinstance(table, pd.DataFrame) and any(h["column"] in table.columns for h in attribute_heads())
     attrs = table.iloc[idx.numpy()].reset_index(drop=True) if procedural else None
     feats = extract_features(images, features=name, value_range=value_range, batch_size=batch_size, device=device)
-    return Reference(feats, attrs, len(feats))
+    read = None
+    if attrs is not None:
+        read = predict_attributes(feats if feats.name == SYNTHETIC else images, domain=guess_domain(attrs),
+                                  value_range=value_range, batch_size=batch_size, device=device)
+    return Reference(feats, attrs, len(feats), read)
 
 
 @torch.no_grad()
