@@ -269,12 +269,19 @@ def applies(name: str, run: "RunSpec") -> str | None:
             f"on other data).")
 
 
-def architecture_change(name: str, run: "RunSpec") -> str:
-    """How the shipped ``name`` differs from this run's network: "the same architecture", or the options that differ."""
+def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """How the shipped ``name`` differs from a network with model ``options`` (default: its notebook's quick profile).
+
+    "the same architecture", or "the same architecture with" the options that differ.
+    """
     shipped = manifest(name)["model_spec"]["options"]
-    ours = dict(run.model.options)
-    changed = [f"{key} {value} (this run: {ours.get(key, 'its default')})" for key, value in shipped.items()
-               if key != "conditions" and ours.get(key) != value]
+    if options is None:
+        from facegen_utils import profiles
+
+        plan = _check_name(name)
+        options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
+    changed = [f"{key} {value} (this run: {options.get(key, 'its default')})" for key, value in shipped.items()
+               if key != "conditions" and options.get(key) != value]
     return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)
 
 
@@ -325,6 +332,12 @@ class LongerTraining:
         print("\n".join(self.sentences))
 
 
+def _options(source: Any) -> Mapping[str, Any] | None:
+    """The model options of what a run trained (a Trainer or a ModelSet); None for a bare generator."""
+    options = getattr(getattr(source, "models", source), "options", None)
+    return options if isinstance(options, Mapping) else None
+
+
 def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSpec", *,
                           run_epochs: "int | Mapping[str, int]", n: int = SCORE_N, seed: int = 2,
                           grid: int = 36) -> LongerTraining:
@@ -365,7 +378,7 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
                                                      shipped_epochs=info["epochs"],
                                                      shipped_minutes=info["seconds"] / 60,
                                                      targets=shipped.vae is None,
-                                                     architecture=architecture_change(name, run)))
+                                                     architecture=architecture_change(name, _options(source))))
     import pandas as pd
 
     table = pd.concat(rows)

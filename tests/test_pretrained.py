@@ -165,10 +165,12 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
     from facegen_utils import profiles
 
     run = profiles.get("05", "quick").spec
-    assert pretrained.architecture_change("05-gan", run) == "the same architecture"
-    narrow = run.replace(model_options={"base_channels": 8})
-    assert pretrained.architecture_change("05-gan", narrow) == ("the same architecture with base_channels 32 "
-                                                                "(this run: 8)")
+    assert pretrained.architecture_change("05-gan", run.model.options) == "the same architecture"
+    assert pretrained.architecture_change("01-wgan") == "the same architecture"  # against its own quick profile
+    narrow = run.replace(model_options={"base_channels": 8}).build_models()
+    assert pretrained.architecture_change("05-gan", narrow.options) == ("the same architecture with base_channels 32 "
+                                                                        "(this run: 8)")
+    assert pretrained.architecture_change("04-normal") == "the same architecture with base_channels 32 (this run: 16)"
     text = conclusions.longer_training("05-gan", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9,
                                        "coverage": 0.9}, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
                                        architecture="the same architecture with base_channels 32 (this run: 8)")
@@ -196,3 +198,4 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     assert list(result.table.index) == ["05-gan: this run (3 epochs)", "05-gan: shipped (180 epochs)"]
     assert result.table["coverage"].iloc[1] > result.table["coverage"].iloc[0]
     assert result.sentences[0].startswith("05-gan: trained for 180 epochs (") and "instead of 3" in result.sentences[0]
+    assert "the same architecture with base_channels 32 (this run: 8) reaches" in result.sentences[0]
