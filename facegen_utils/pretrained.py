@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from facegen_utils.spec import RunSpec
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
-           "rescore", "architecture_change", "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
-           "for_exploration", "by_prior", "gan_for_comparison"]
+           "rescore", "architecture_change", "sha256", "for_notebook", "rebuild_command", "LongerTraining",
+           "after_longer_training", "applies", "for_exploration", "by_prior", "gan_for_comparison"]
 
 #: where the weights and manifests live (inside the package, so an installed copy has them)
 ASSETS = Path(__file__).resolve().parent / "assets" / "pretrained"
@@ -206,7 +206,6 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     half = {k: (v.half() if v.is_floating_point() else v).clone() for k, v in module.state_dict().items()}
     weights, info_path = _paths(name, folder)
     atomic_write(weights, lambda tmp: torch.save(half, tmp))
-    # the metrics are those of the shipped (float16-rounded) weights, loaded as a user loads them
     info = {
         "name": name, "notebook": plan.notebook, "variant": plan.variant,
         "command": rebuild_command(name) + (f" --threads {threads}" if threads not in (1, None) else "")
@@ -221,11 +220,22 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     }
     if models.denoiser is not None:  # a diffusion model is scored through its G: deterministic DDIM
         info["sampler"] = f"DDIM, {models.G.steps} steps, eta 0 (the model's G)"
-    atomic_write(info_path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    _write_manifest(info_path, info)
+    _add_metrics(info, name, run, folder)
+    return info
+
+
+def _write_manifest(path: Path, info: Mapping[str, Any]) -> None:
+    from facegen_utils.training.checkpoint import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+
+
+def _add_metrics(info: dict[str, Any], name: str, run: "RunSpec", folder: str | Path | None) -> None:
+    """Score the shipped (float16-rounded) weights as a user loads them; record the metrics in the manifest."""
     info["metrics"] = score(load(name, folder=folder), run)
     info["metrics_n"] = SCORE_N
-    atomic_write(info_path, lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
-    return info
+    _write_manifest(_paths(name, folder)[1], info)
 
 
 def rescore(name: str, *, folder: str | Path | None = None) -> dict[str, Any]:
@@ -233,13 +243,9 @@ def rescore(name: str, *, folder: str | Path | None = None) -> dict[str, Any]:
 
     The weights, command and seconds stay as trained; the manifest records when it was rescored.
     """
-    from facegen_utils.training.checkpoint import atomic_write
-
     info = manifest(name, folder=folder)
-    info["metrics"] = score(load(name, folder=folder), spec(name))
-    info["metrics_n"] = SCORE_N
     info["rescored"] = time.strftime("%Y-%m-%d")
-    atomic_write(_paths(name, folder)[1], lambda tmp: tmp.write_text(json.dumps(info, indent=1) + "\n"))
+    _add_metrics(info, name, spec(name), folder)
     return info
 
 

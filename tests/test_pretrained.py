@@ -46,6 +46,14 @@ def test_a_rebuild_writes_weights_and_a_manifest_that_load_checks(built):
     assert models.G(torch.zeros(2, models.latent_dim)).shape == (2, 3, 32, 32)
 
 
+def test_rescore_rewrites_only_the_metrics(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    before = pretrained.manifest("04-normal", folder=folder)
+    after = pretrained.rescore("04-normal", folder=folder)
+    assert pretrained.manifest("04-normal", folder=folder) == after and "rescored" in after
+    assert {k: v for k, v in after.items() if k != "rescored"} == before  # same weights and seeds: same metrics
+
+
 def test_a_changed_file_is_refused_with_the_rebuild_command(built, tmp_path):
     folder = _copy(built, tmp_path)
     data = bytearray((folder / "04-normal.pt").read_bytes())
