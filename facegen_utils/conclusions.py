@@ -149,10 +149,12 @@ def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, ep
         blurriest = min(models, key=lambda v: sharpness[v]) == "vae" and "vae" in blurry
         lines.append("The VAE's faces are the blurriest, as the report observed." if blurriest
                      else "Unlike in the report, the VAE's faces are not the blurriest here.")
-    critic_steps = sorted({int(n_critic[v]) for v in models if int(n_critic[v]) > 1})
+    slower = [v for v in models if int(n_critic[v]) > 1]
     lines.append("Generator updates: " + ", ".join(f"{v} {generator_updates[v]}" for v in models)
-                 + (f" (a WGAN generator steps once per {' or '.join(map(str, critic_steps))} critic steps, so it "
-                    "has had fewer updates per batch)" if critic_steps else "") + ".")
+                 + (" (" + ", ".join(f"{v} steps its generator once per {int(n_critic[v])} critic steps"
+                                    for v in slower)
+                    + f", so {'it has' if len(slower) == 1 else 'they have'} had fewer updates per batch)"
+                    if slower else "") + ".")
     collapsed = [v for v in scores.index if bool(scores.loc[v, "collapsed"])]
     details = "; ".join(f"{label}: " + ", ".join(f"{v} {scores.loc[v, column]:{fmt}}" for v in scores.index)
                         for label, column, fmt in _COLLAPSE_NUMBERS if column in scores)

@@ -1,9 +1,11 @@
 """Generators trained much longer than a quick run, shipped with the package: where each notebook's training leads.
 
-Each shipped model is the quick profile's architecture of one notebook model, trained on the procedural data by
-``scripts/pretrain.py NAME`` (seeded, CPU, one thread) for the epochs of :data:`PLANS`. The weights are stored in
-float16 beside a manifest (``NAME.json``): the exact command, seconds, torch version, the file's sha256 and the
-metrics reached (500 samples against 500 training images in the package's features).
+Each shipped model is the quick profile's setting of one notebook model with the changes of its :data:`PLANS` entry
+(more epochs, an average of G's weights, and where the quick profile changed after it was shipped, the values it was
+trained with), trained on the procedural data by ``scripts/pretrain.py NAME`` (seeded, CPU, one thread). The
+weights are stored in float16 beside a manifest (``NAME.json``): the exact command, seconds, torch version, the
+file's sha256, the whole run setting and the metrics reached (500 samples against 500 training images in the
+package's features).
 
     models = fu.pretrained.load("05-gan")   # a ModelSet like the trainer's (D is None: only G is shipped)
     fu.metrics.evaluate(models, dataset)
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
     from facegen_utils.spec import RunSpec
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
-           "rescore", "architecture_change", "sha256", "for_notebook", "rebuild_command", "LongerTraining",
-           "after_longer_training", "applies", "for_exploration", "by_prior", "gan_for_comparison"]
+           "rescore", "architecture_change", "setting", "changed_settings", "sha256", "for_notebook",
+           "rebuild_command", "LongerTraining", "after_longer_training", "applies", "for_exploration", "by_prior",
+           "gan_for_comparison"]
 
 #: where the weights and manifests live (inside the package, so an installed copy has them)
 ASSETS = Path(__file__).resolve().parent / "assets" / "pretrained"
@@ -55,10 +58,13 @@ class Plan:
 
 #: name -> plan; about 5-10 minutes each on one CPU thread (the measured seconds are in each manifest)
 PLANS: dict[str, Plan] = {
-    "01-gan": Plan("01", "gan", 100, {"lr": 2e-4}, ema=0.995),
+    # 01's GAN and WGANs keep the quick settings they were trained with before the quick profile changed (each
+    # manifest's "run" holds the whole setting, and a test checks that the plans still produce it)
+    "01-gan": Plan("01", "gan", 100, {"lr": 2e-4, "batch_size": 64, "model_options": {"base_channels": 32}},
+                   ema=0.995),
     "01-vae": Plan("01", "vae", 60, ema=None),
-    "01-wgan": Plan("01", "wgan", 400),
-    "01-wgan-gp": Plan("01", "wgan-gp", 250),
+    "01-wgan": Plan("01", "wgan", 400, {"n_critic": 2, "clip_value": 0.01}),
+    "01-wgan-gp": Plan("01", "wgan-gp", 250, {"lr": 3e-4}),
     "02-wgan-gp": Plan("02", "wgan-gp", 80, ema=0.99),
     # a slower average: with 0.999, precision 0.78 at 150 and 200 epochs; with 0.9995, 0.85 at both (coverage 0.82)
     "03-gan": Plan("03", "gan", 150, ema=0.9995),
@@ -130,6 +136,29 @@ def spec(name: str) -> "RunSpec":
     plan = _check_name(name)
     base = profiles.get(plan.notebook, "quick", variant=plan.variant, **plan.overrides)
     return base.spec.replace(epochs=plan.epochs, ema=plan.ema, sample_every=0, checkpoint_every=0, out_dir=None)
+
+
+def setting(run: "RunSpec") -> dict[str, Any]:
+    """A run's whole setting as a manifest records it: the flat spec in JSON types, model options with defaults."""
+    from facegen_utils.models import registry
+
+    flat = run.flat()
+    flat["model_options"] = {**registry.options(run.model.name), **flat["model_options"]}
+    return json.loads(json.dumps(flat, default=str))
+
+
+def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str, tuple[Any, Any]]:
+    """{setting: (recorded, planned)} where :func:`spec` no longer gives what the shipped ``name`` was trained with.
+
+    Empty when ``scripts/pretrain.py NAME`` would train the same run again; a quick profile that changed since
+    shows here (pin the old value in the plan's overrides)."""
+    recorded = manifest(name, folder=folder).get("run")
+    if recorded is None:
+        raise PretrainedError(f"pretrained model {name!r}: its manifest records no run setting; rebuild it with "
+                              f"`{rebuild_command(name)}`")
+    planned = setting(spec(name))
+    return {key: (recorded.get(key), planned.get(key)) for key in sorted(set(recorded) | set(planned))
+            if recorded.get(key) != planned.get(key)}
 
 
 def load(name: str, *, device: str | torch.device = "cpu", folder: str | Path | None = None) -> "ModelSet":
@@ -216,7 +245,7 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
         "model_spec": {"name": models.name, "image_size": models.image_size, "latent_dim": models.latent_dim,
                        "options": dict(models.options)},
         "prior": run.train.prior, "dataset": run.data.name, "limit": run.data.limit, "seed": run.train.seed,
-        "sha256": sha256(weights), "bytes": weights.stat().st_size,
+        "sha256": sha256(weights), "bytes": weights.stat().st_size, "run": setting(run),
     }
     if models.denoiser is not None:  # a diffusion model is scored through its G: deterministic DDIM
         info["sampler"] = f"DDIM, {models.G.steps} steps, eta 0 (the model's G)"
@@ -280,14 +309,19 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
 
     "the same architecture", or "the same architecture with" the options that differ.
     """
-    shipped = manifest(name)["model_spec"]["options"]
+    from facegen_utils.models import registry
+
+    model = manifest(name)["model_spec"]
     if options is None:
         from facegen_utils import profiles
 
         plan = _check_name(name)
         options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
-    changed = [f"{key} {value} (this run: {options.get(key, 'its default')})" for key, value in shipped.items()
-               if key != "conditions" and options.get(key) != value]
+    # an option left out on either side is the model's default, so a width set only by this run counts too
+    defaults = registry.options(model["name"])
+    shipped, ran = {**defaults, **model["options"]}, {**defaults, **options}
+    changed = [f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
+               if key != "conditions" and ran.get(key) != shipped[key]]
     return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)
 
 

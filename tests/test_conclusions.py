@@ -78,8 +78,14 @@ def test_a_vae_as_sharp_as_the_data_is_not_called_the_blurriest() -> None:
 
 def test_generator_updates_sentence_names_the_critic_steps() -> None:
     lines = _comparison(_scores(FOUR), {"real": 0.1, **{v: 0.1 for v in FOUR}})
-    assert ("Generator updates: gan 384, vae 192, wgan 128, wgan-gp 128 (a WGAN generator steps once per 2 critic "
-            "steps, so it has had fewer updates per batch).") in lines
+    assert ("Generator updates: gan 384, vae 192, wgan 128, wgan-gp 128 (wgan steps its generator once per 2 critic "
+            "steps, wgan-gp steps its generator once per 2 critic steps, so they have had fewer updates per "
+            "batch).") in lines
+    one_step = {**N_CRITIC, "wgan": 1}
+    lines = c.model_comparison(_scores(FOUR), {"real": 0.1, **{v: 0.1 for v in FOUR}}, epochs=EPOCHS,
+                               generator_updates=UPDATES, n_critic=one_step)
+    assert ("(wgan-gp steps its generator once per 2 critic steps, so it has had fewer updates per batch)."
+            in lines[3])
     only_gan = {"gan": 20.0}
     lines = _comparison(_scores(only_gan), {"real": 0.1, "gan": 0.1}, models=only_gan)
     assert "Generator updates: gan 384." in lines

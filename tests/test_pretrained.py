@@ -93,6 +93,22 @@ def test_every_planned_model_is_shipped_small_and_intact():
     assert total <= 30 * 2 ** 20
 
 
+def test_every_plan_still_trains_what_was_shipped(built, tmp_path, monkeypatch):
+    # a quick profile that changes after a generator was shipped must not change what its rebuild trains
+    for name in pretrained.names():
+        assert pretrained.changed_settings(name) == {}, name
+    folder = _copy(built, tmp_path)
+    assert pretrained.changed_settings("04-normal", folder=folder) == {"epochs": (1, 300)}  # trained with --epochs 1
+    plan = pretrained.PLANS["01-wgan"]
+    monkeypatch.setitem(pretrained.PLANS, "01-wgan", pretrained.Plan(plan.notebook, plan.variant, plan.epochs))
+    assert pretrained.changed_settings("01-wgan") == {"clip_value": (0.01, 0.05), "n_critic": (2, 1)}
+    info = pretrained.manifest("04-normal", folder=folder)
+    del info["run"]
+    (folder / "04-normal.json").write_text(json.dumps(info))
+    with pytest.raises(pretrained.PretrainedError, match="records no run setting; rebuild it with"):
+        pretrained.changed_settings("04-normal", folder=folder)
+
+
 def _scored(name):
     models = pretrained.load(name)
     return pretrained.score(models, pretrained.spec(name)), pretrained.manifest(name)["metrics"]
@@ -179,6 +195,10 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
     assert pretrained.architecture_change("05-gan", narrow.options) == ("the same architecture with base_channels 32 "
                                                                         "(this run: 8)")
     assert pretrained.architecture_change("04-normal") == "the same architecture with base_channels 32 (this run: 16)"
+    # a width only this run sets is compared with the shipped model's default (01-gan's manifest leaves it out)
+    assert "base_channels" not in pretrained.manifest("01-gan")["model_spec"]["options"]
+    assert pretrained.architecture_change("01-gan", {"base_channels": 16, "bn_momentum": 0.1}) == (
+        "the same architecture with base_channels 32 (this run: 16)")
     text = conclusions.longer_training("05-gan", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9,
                                        "coverage": 0.9}, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
                                        architecture="the same architecture with base_channels 32 (this run: 8)")
