@@ -221,8 +221,9 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     run = profiles.get("05", "quick").spec
     reference = metrics.reference(run.load_dataset(), n=100, seed=0)
     this_run = run.replace(model_options={"base_channels": 8}).build_models()  # an untrained stand-in
-    result = pretrained.after_longer_training({"05-gan": this_run}, reference, run, run_epochs=3, n=100, grid=4)
+    result = pretrained.after_longer_training({"05-gan": this_run}, reference, run, run_epochs=3, grid=4)
     assert result.reason is None
+    assert list(result.table["n_fake"]) == [100, 100]  # as many generated as real images, by default
     assert list(result.table.index) == ["05-gan: this run (3 epochs)", "05-gan: shipped (180 epochs)"]
     assert result.table["coverage"].iloc[1] > result.table["coverage"].iloc[0]
     assert result.sentences[0].startswith("05-gan: trained for 180 epochs (") and "instead of 3" in result.sentences[0]
