@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="learning rate (generator; also the critic unless --lr-d)")
     t.add_argument("--lr-d", type=float, help="discriminator/critic learning rate")
+    t.add_argument("--lr-decay", choices=("none", "linear", "cosine"), default=None,
+                   help="learning rate over the run: constant (none, the default), or linear or cosine down to 0 at "
+                        "the last of --epochs")
     t.add_argument("--betas", type=_betas, metavar="B1,B2", help="Adam betas, e.g. 0.5,0.999")
     t.add_argument("--optimizer", help="adam or rmsprop")
     t.add_argument("--n-critic", type=int, help="critic steps per generator step (WGAN)")

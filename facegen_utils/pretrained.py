@@ -156,6 +156,11 @@ def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str
     if recorded is None:
         raise PretrainedError(f"pretrained model {name!r}: its manifest records no run setting; rebuild it with "
                               f"`{rebuild_command(name)}`")
+    from facegen_utils.spec import RunSpec
+
+    # a setting added to the package after the manifest was written had its default then
+    defaults = json.loads(json.dumps(RunSpec.flat_defaults(), default=str))
+    recorded = {**{key: value for key, value in defaults.items() if key != "model_options"}, **recorded}
     planned = setting(spec(name))
     return {key: (recorded.get(key), planned.get(key)) for key in sorted(set(recorded) | set(planned))
             if recorded.get(key) != planned.get(key)}

@@ -26,6 +26,7 @@ __all__ = ["OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES", "GPU_DATASET_MODES", "
 
 OPTIMIZERS = ("adam", "rmsprop")
 CRITIC_SCHEDULES = ("inner", "every-nth")
+LR_DECAYS = ("none", "linear", "cosine")
 AMP_MODES = ("off", "bf16", "fp16")
 GPU_DATASET_MODES = ("auto", "on", "off")
 KEEP_CHECKPOINTS = (False, True, "weights", "full")  # True means "weights"
@@ -93,6 +94,9 @@ class TrainConfig:
     batch_size: int = 128             # images per optimiser step and process
     lr: float = 2e-4                  # learning rate of the generator (and of the VAE)
     lr_D: float | None = None         # learning rate of the discriminator/critic; None -> same as lr
+    lr_decay: str = "none"            # learning rate over the run: "none" (constant) | "linear" | "cosine", from lr
+                                      #   down to 0 at the last step of `epochs`; a function of the step, so a
+                                      #   resumed run follows the same schedule
     betas: tuple[float, float] = (0.5, 0.999)  # Adam's (beta1, beta2); unused by RMSProp
     optimizer: str = "adam"           # "adam" | "rmsprop" (Arjovsky et al. use RMSProp with weight clipping)
     n_critic: int = 1                 # critic/discriminator steps per generator step
@@ -141,6 +145,8 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas)
         check_choice("objective", self.objective, objectives.names())
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_decay", self.lr_decay, LR_DECAYS, "'none' (constant), 'linear' or 'cosine' (to 0 at the "
+                     "last epoch)")
         check_choice("critic_schedule", self.critic_schedule, CRITIC_SCHEDULES,
                      "'inner' (Arjovsky et al., Algorithm 1) or 'every-nth' (report 001's loop)")
         check_choice("amp", self.amp, AMP_MODES, "'off' (float32), 'bf16' or 'fp16' (autocast, for GPUs)")

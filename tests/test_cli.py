@@ -166,6 +166,17 @@ def test_keep_checkpoints_and_memory_options_parse(extra, expected):
     assert settings.get("cpu_gemm_grad", True) is ("--no-cpu-gemm-grad" not in extra)
 
 
+def test_lr_decay_reaches_the_run_spec():
+    from facegen_utils.cli import _train_settings, build_parser
+    from facegen_utils.spec import RunSpec
+
+    args = build_parser().parse_args(["train", "--out", "x", "--lr-decay", "cosine", "--model", "dcgan"])
+    assert RunSpec.from_flat(_train_settings(args, {})).train.lr_decay == "cosine"
+    assert "lr_decay" not in _train_settings(build_parser().parse_args(["train", "--out", "x"]), {})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "x", "--lr-decay", "step"])
+
+
 @pytest.mark.parametrize("extra, expected", [([], None), (["--compile"], True),
                                              (["--compile", "reduce-overhead"], "reduce-overhead")])
 def test_compile_option_takes_an_optional_mode(extra, expected):

@@ -175,3 +175,36 @@ def test_a_checkpoint_names_its_run_specification(tmp_path):
     assert state["data_spec"] == {"name": "synthetic-faces", "data_dir": None, "limit": 32, "conditions": ()}
     resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt")  # the data come from the spec
     assert resumed.spec == spec and len(resumed.batches.images) == 32
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_a_decaying_learning_rate_follows_the_step_and_resumes_exactly(tiny_faces, tmp_path, decay, caplog):
+    config = {**CONFIG, "lr_decay": decay, "lr_D": 1e-3}
+    straight = Trainer(keras_gan(), tiny_faces, TrainConfig(**config))
+    used: list[tuple[float, float]] = []
+    straight.on("on_step_end", lambda t: used.append((t.optimizers["G"].param_groups[0]["lr"],
+                                                      t.optimizers["D"].param_groups[0]["lr"])))
+    straight.fit()
+    total = 2 * straight.steps_per_epoch
+    progress = [step / total for step in range(total)]  # the step count before each update
+    factors = ([1 - x for x in progress] if decay == "linear"
+               else [0.5 * (1 + torch.cos(torch.tensor(torch.pi * x)).item()) for x in progress])
+    assert [g for g, _ in used] == pytest.approx([2e-4 * f for f in factors])
+    assert [d for _, d in used] == pytest.approx([1e-3 * f for f in factors])  # lr_D decays alike
+    assert used[0] == pytest.approx((2e-4, 1e-3)) and used[-1][0] < used[0][0] / 2
+
+    first = Trainer(keras_gan(), tiny_faces, TrainConfig(**config, out_dir=str(tmp_path)))
+    first.fit(1)
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces)
+    resumed.fit()
+    assert_same_state(straight, resumed)
+
+    with caplog.at_level("WARNING", logger="facegen"):
+        resumed.fit(3)  # past the decay's end: the learning rate is 0, and the log says so
+    assert f"lr_decay='{decay}' reaches a learning rate of 0 at epoch 2" in caplog.text
+    assert resumed.optimizers["G"].param_groups[0]["lr"] == 0.0
+
+
+def test_an_unknown_learning_rate_decay_is_refused():
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(lr_decay="step")

@@ -90,6 +90,8 @@ class Trainer:
             raise ValueError(f"the data are images of shape {self.batches.image_shape} but the generator of "
                              f"{models.name!r} makes {models.image_shape}; load the data with the model's image "
                              f"size (RunSpec.load_dataset does), or build the model at the data's.")
+        self.epoch = 0  # epochs completed
+        self.step = 0   # iterations (batches) completed; the learning rate's decay reads it
         self.optimizers = {role: self._make_optimizer(role, module) for role, module in self._modules.items()}
         self.objective.attach(self._modules, self.optimizers)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
@@ -100,8 +102,6 @@ class Trainer:
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
-        self.epoch = 0  # epochs completed
-        self.step = 0   # iterations (batches) completed
         self.samples: dict[int, Any] = {}
         self._log = LossLog(list(self.objective.columns))
         self._callbacks: dict[str, list[Callable[[Trainer], None]]] = {event: [] for event in EVENTS}
@@ -171,7 +171,13 @@ class Trainer:
                 for layer in cpu_conv.plan(module, inputs[role])]
 
     def _learning_rate(self, role: str) -> float:
-        return self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
+        """The learning rate of ``role`` at the current step (config.lr or lr_D, times the decay's factor)."""
+        base = self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
+        if self.config.lr_decay == "none":
+            return base
+        progress = min(self.step / (self.config.epochs * self.steps_per_epoch), 1.0)
+        factor = 1.0 - progress if self.config.lr_decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return base * factor
 
     def _make_optimizer(self, role: str, module: nn.Module) -> torch.optim.Optimizer:
         if self.config.optimizer == "rmsprop":
@@ -238,6 +244,10 @@ class Trainer:
             return self.history
         if self.step == 0:
             torch.manual_seed(self.config.seed + self.dist.rank)
+        if self.config.lr_decay != "none" and target > self.config.epochs:
+            logger.warning("lr_decay=%r reaches a learning rate of 0 at epoch %d (the config's epochs): epochs %d-%d "
+                           "will not change the weights; raise epochs in the config to spread the decay over them",
+                           self.config.lr_decay, self.config.epochs, max(self.epoch, self.config.epochs) + 1, target)
         self._emit("on_train_start")
         bar = progress(total=target * self.steps_per_epoch, initial=self.step, unit="it", dynamic_ncols=True,
                        desc=f"{self.models.name} ({self.config.objective})", show=self.is_main)
@@ -355,6 +365,9 @@ class Trainer:
 
     def _optimise(self, role: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[role]
+        if self.config.lr_decay != "none":
+            for group in optimizer.param_groups:
+                group["lr"] = self._learning_rate(role)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(optimizer)
