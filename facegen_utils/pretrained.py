@@ -324,7 +324,8 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
         options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
     # an option left out on either side is the model's default, so a width set only by this run counts too
     defaults = registry.options(model["name"])
-    shipped, ran = {**defaults, **model["options"]}, {**defaults, **options}
+    # in JSON types on both sides, so a tuple of this run equals the list the manifest holds
+    shipped, ran = (json.loads(json.dumps({**defaults, **given}, default=str)) for given in (model["options"], options))
     changed = [f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
                if key != "conditions" and ran.get(key) != shipped[key]]
     return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)

@@ -216,7 +216,10 @@ def sanity_sets() -> dict[str, Features]:
                                              3, 1).round().to(torch.uint8)
     g = torch.Generator().manual_seed(0)
     modes = (u8[2000:2010].float().repeat_interleave(100, 0) + 4 * torch.randn(1000, 3, 32, 32, generator=g))
-    sets = {"real": u8[:1000], "other": other, "blurred": blurred, "collapsed": modes.clamp(0, 255).to(torch.uint8)}
+    # varied images far from the faces, as a generator's after a few hundred iterations: faces under heavy noise
+    far = (u8[1000:2000].float() + 80 * torch.randn(1000, 3, 32, 32, generator=g)).clamp(0, 255).to(torch.uint8)
+    sets = {"real": u8[:1000], "other": other, "blurred": blurred, "collapsed": modes.clamp(0, 255).to(torch.uint8),
+            "far": far}
     return {name: metrics.extract_features(images, features=SYNTHETIC) for name, images in sets.items()}
 
 
@@ -230,6 +233,12 @@ def test_coverage_separates_blur_from_collapse_where_recall_does_not(sanity_sets
     verdicts = {name: metrics.collapse_check(real, sanity_sets[name]) for name in ("other", "blurred", "collapsed")}
     assert not verdicts["other"]["collapsed"] and not verdicts["blurred"]["collapsed"]
     assert verdicts["collapsed"]["collapsed"] and "cover" in verdicts["collapsed"]["reason"]
+    # varied samples far from the data cover nothing either, but they do not repeat: untrained, not collapsed
+    far = metrics.collapse_check(real, sanity_sets["far"])
+    assert far["coverage"] <= 0.1 and far["duplicate_share"] < 0.25
+    assert not far["collapsed"] and "far from the data (precision 0.00" in far["reason"]
+    # the same samples with a low precision floor count as collapsed by coverage, as before the floor
+    assert metrics.collapse_check(real, sanity_sets["far"], precision_floor=0.0)["collapsed"]
 
 
 # -- attribute match
@@ -344,7 +353,7 @@ def test_evaluate_default_row_and_chosen_metrics(faces_u8, small_reference):
     assert report["recall"] == recall.value == row["recall"].iloc[0]
     assert {"diversity_ratio", "duplicate_share", "collapsed", "reason"} <= set(report)
     check = metrics.collapse_check(small_reference.features, images)
-    assert "precision" not in check and check["diversity_ratio"] == report["diversity_ratio"]
+    assert "precision" not in check and check["diversity_ratio"] == report["diversity_ratio"]  # the gate reads it
     # no attribute table (a plain image tensor as data): the attributes metric adds no column
     plain = metrics.evaluate(images, faces_u8[:120], metrics=["fid", "attributes"])
     assert list(plain.columns) == ["fid", "features", "n_real", "n_fake"]

@@ -197,6 +197,8 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
     assert pretrained.architecture_change("04-normal") == "the same architecture with base_channels 32 (this run: 16)"
     # a width only this run sets is compared with the shipped model's default (01-gan's manifest leaves it out)
     assert "base_channels" not in pretrained.manifest("01-gan")["model_spec"]["options"]
+    # a tuple of the run and the list of the manifest are the same setting
+    assert pretrained.architecture_change("06-ddpm") == "the same architecture with sample_steps 50 (this run: 25)"
     assert pretrained.architecture_change("01-gan", {"base_channels": 16, "bn_momentum": 0.1}) == (
         "the same architecture with base_channels 32 (this run: 16)")
     text = conclusions.longer_training("05-gan", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9,
