@@ -239,6 +239,12 @@ def test_coverage_separates_blur_from_collapse_where_recall_does_not(sanity_sets
     assert not far["collapsed"] and "far from the data (precision 0.00" in far["reason"]
     # the same samples with a low precision floor count as collapsed by coverage, as before the floor
     assert metrics.collapse_check(real, sanity_sets["far"], precision_floor=0.0)["collapsed"]
+    # 500 real images twice: all near-duplicates, yet the set covers the data: tight clusters, not a collapse
+    twice = Features(sanity_sets["other"].values[:500].repeat_interleave(2, 0), sanity_sets["other"].name)
+    pairs = metrics.collapse_check(real, twice)
+    assert pairs["duplicate_share"] > 0.9 and pairs["coverage"] >= 0.7
+    assert not pairs["collapsed"] and "tight clusters, not missing modes" in pairs["reason"]
+    assert metrics.collapse_check(real, twice, covered=1.0)["collapsed"]  # without the coverage gate it would be
 
 
 # -- attribute match
