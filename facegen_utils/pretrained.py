@@ -138,13 +138,23 @@ def spec(name: str) -> "RunSpec":
     return base.spec.replace(epochs=plan.epochs, ema=plan.ema, sample_every=0, checkpoint_every=0, out_dir=None)
 
 
-def setting(run: "RunSpec") -> dict[str, Any]:
-    """A run's whole setting as a manifest records it: the flat spec in JSON types, model options with defaults."""
+def _as_json(value: Any) -> Any:
+    """``value`` in the types a manifest holds (tuples as lists, other objects as text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _full_options(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's options with its defaults filled in, in JSON types: two networks compare equal through this."""
     from facegen_utils.models import registry
 
+    return _as_json({**registry.options(model), **options})
+
+
+def setting(run: "RunSpec") -> dict[str, Any]:
+    """A run's whole setting as a manifest records it: the flat spec in JSON types, model options with defaults."""
     flat = run.flat()
-    flat["model_options"] = {**registry.options(run.model.name), **flat["model_options"]}
-    return json.loads(json.dumps(flat, default=str))
+    flat["model_options"] = _full_options(run.model.name, flat["model_options"])
+    return _as_json(flat)
 
 
 def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str, tuple[Any, Any]]:
@@ -159,7 +169,7 @@ def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str
     from facegen_utils.spec import RunSpec
 
     # a setting added to the package after the manifest was written had its default then
-    defaults = json.loads(json.dumps(RunSpec.flat_defaults(), default=str))
+    defaults = _as_json(RunSpec.flat_defaults())
     recorded = {**{key: value for key, value in defaults.items() if key != "model_options"}, **recorded}
     planned = setting(spec(name))
     return {key: (recorded.get(key), planned.get(key)) for key in sorted(set(recorded) | set(planned))
@@ -314,18 +324,15 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
 
     "the same architecture", or "the same architecture with" the options that differ.
     """
-    from facegen_utils.models import registry
-
     model = manifest(name)["model_spec"]
     if options is None:
         from facegen_utils import profiles
 
         plan = _check_name(name)
         options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
-    # an option left out on either side is the model's default, so a width set only by this run counts too
-    defaults = registry.options(model["name"])
-    # in JSON types on both sides, so a tuple of this run equals the list the manifest holds
-    shipped, ran = (json.loads(json.dumps({**defaults, **given}, default=str)) for given in (model["options"], options))
+    # an option left out on either side is the model's default, so a width set only by this run counts too; a tuple
+    # of this run equals the list the manifest holds
+    shipped, ran = (_full_options(model["name"], given) for given in (model["options"], options))
     changed = [f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
                if key != "conditions" and ran.get(key) != shipped[key]]
     return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)

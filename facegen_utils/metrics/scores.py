@@ -243,6 +243,9 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
     return float((fake_nn <= threshold).double().mean()), threshold
 
 
+_GATE_K = 3  # the k of the k-NN precision that decides whether low coverage can mean collapse
+
+
 def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
                    quantile: float = 0.01, duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
                    precision_floor: float = 0.5, covered: float = 0.5, max_samples: int = 2000, seed: int = 0,
@@ -268,12 +271,21 @@ def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range:
     25 quick epochs: 64 % near-duplicates, coverage 0.64).
     """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
+    return _collapse_check(fr, ff, precision_recall(fr, ff, k=_GATE_K)[0].value, quantile=quantile,
+                           duplicate_limit=duplicate_limit, coverage_limit=coverage_limit, k=k,
+                           precision_floor=precision_floor, covered=covered, max_samples=max_samples, seed=seed)
+
+
+def _collapse_check(fr: Features, ff: Features, fidelity: float, *, quantile: float = 0.01,
+                    duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
+                    precision_floor: float = 0.5, covered: float = 0.5, max_samples: int = 2000,
+                    seed: int = 0) -> dict[str, Any]:
+    """:func:`collapse_check` on features, given their k-NN precision (k = 3) ``fidelity``."""
     div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
     div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
     ratio = div_fake / div_real if div_real > 0 else float("nan")
     share, threshold = _duplicates(fr, ff, quantile=quantile, seed=seed)
     coverage = density_coverage(fr, ff, k=k)[1]
-    fidelity = precision_recall(fr, ff, k=3)[0].value
     reasons = []
     if share >= duplicate_limit and coverage.value < covered:
         reasons.append(f"{share:.0%} of the samples have a near-duplicate (limit {duplicate_limit:.0%})")
@@ -300,7 +312,8 @@ def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_
                          **check: Any) -> dict[str, Any]:
     """:func:`collapse_check` (``**check``: its limits, ``seed``...) with the k-NN :func:`precision_recall`."""
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
-    report = collapse_check(fr, ff, **check)
     precision, recall = precision_recall(fr, ff, k=k)
+    fidelity = precision.value if k == _GATE_K else precision_recall(fr, ff, k=_GATE_K)[0].value
+    report = _collapse_check(fr, ff, fidelity, **check)
     verdict = {key: report.pop(key) for key in ("collapsed", "reason")}
     return {**report, "precision": precision.value, "recall": recall.value, **verdict}
