@@ -7,6 +7,9 @@ plain pandas objects, dicts and numbers (never a trainer) and returns the lines 
 - notebook 01 (anime faces, GAN / VAE / WGAN / WGAN-GP): :func:`model_comparison`, from the ``scores`` table of
   :func:`facegen_utils.metrics.evaluate`, the :func:`edge_strength` of real and generated faces and each model's
   epochs, generator updates and critic steps;
+- notebook 02 (art portraits, MLP WGAN-GP stopped and resumed): :func:`resumed_training`;
+- notebook 03 (CelebA, Keras MLP GAN): :func:`keras_gan_run` tests the report's "the discriminator's accuracy
+  falls";
 - notebook 04 (Monet DCGAN, noise distributions): :func:`noise_study_verdict` on the ``study`` table (one row per
   prior) tests the report's "gamma and shifted normals repeat images", :func:`noise_study_summary` sums it up;
 - notebook 05 (CelebA DCGAN): :func:`quality_over_epochs` on the scores at the strip's epochs tests the report's
@@ -30,7 +33,7 @@ __all__ = ["BLURRY_BELOW", "NOISY_ABOVE", "REPORT_REPEATING_PRIORS", "REPORT_BES
            "NoiseStudyVerdict", "noise_study_verdict", "noise_study_summary", "last_interval_share",
            "quality_over_epochs", "TARGET_PRECISION", "TARGET_COVERAGE", "quality_target", "longer_training", "direction_effect", "MONOTONE_SLACK",
            "ENOUGH_STEPS_SHARE", "INDISTINGUISHABLE_BELOW", "diffusion_vs_gan", "TARGET_ACCURACY",
-           "FEW_CHANGED", "SOME_CHANGED", "conditioning"]
+           "FEW_CHANGED", "SOME_CHANGED", "conditioning", "resumed_training", "ACCURACY_DROP", "keras_gan_run"]
 
 #: the course's targets for a GAN's final samples in the package's features (benchmarks/notebook_quality.py): most
 #: of them look real (precision) and they reach half of the real images' neighbourhoods (coverage, Naeem et al. 2020)
@@ -162,6 +165,65 @@ def model_comparison(scores: pd.DataFrame, sharpness: Mapping[str, float], *, ep
                  + f" ({details}).")
     gans = [v for v in scores.index if v != "vae" and {"precision", "coverage"} <= set(scores.columns)]
     return lines + _wgan_comparison(scores, epochs) + [quality_target(v, scores.loc[v]) for v in gans]
+
+
+# --- notebook 02: MLP WGAN-GP on art portraits, trained, stopped and resumed (report 001) ---------------------------
+
+def _direction(early: float, late: float) -> str:
+    return "falls" if late < early else "rises"
+
+
+def resumed_training(per_epoch: pd.DataFrame, scores: pd.DataFrame, *, first_epochs: int, start: str,
+                     last_epoch: int, iterations: int) -> list[str]:
+    """Notebook 02's conclusions: the resume without a gap, the loss trends the report saw, FID and the collapse flag.
+
+    ``per_epoch`` is the resumed trainer's epoch history (``loss_G``, ``loss_D``), ``scores`` one row per scored
+    checkpoint (index: epoch; ``fid``, ``collapsed``); ``first_epochs`` the epochs before the stop, ``start`` the
+    checkpoint the run resumed from, ``iterations`` the rows of the whole loss log."""
+    third = max(1, len(per_epoch) // 3)
+    early, late = per_epoch.iloc[:third], per_epoch.iloc[-third:]
+    lines = [f"Trained {first_epochs} epochs, resumed from {start} and trained to epoch {last_epoch}; the loss log "
+             f"runs on without a gap ({iterations} iterations)."]
+    g, d = ((early[c].mean(), late[c].mean()) for c in ("loss_G", "loss_D"))
+    lines.append(f"Mean losses in the first and last third of the epochs: generator {g[0]:.3g} -> {g[1]:.3g} "
+                 f"({_direction(*g)}), critic {d[0]:.3g} -> {d[1]:.3g} ({_direction(*d)}); the report saw the "
+                 "generator's loss fall and the critic's rise.")
+    first_fid, last_fid = scores["fid"].iloc[0], scores["fid"].iloc[-1]
+    lines.append(f"FID {first_fid:.3g} at epoch {scores.index[0]} and {last_fid:.3g} at epoch {scores.index[-1]}: "
+                 + ("the samples moved closer to the data." if last_fid < first_fid else "no improvement yet."))
+    lines.append("Mode collapse flagged at the last checkpoint: "
+                 + ("yes" if bool(scores["collapsed"].iloc[-1]) else "no") + ".")
+    return lines
+
+
+# --- notebook 03: the Keras MLP GAN on CelebA (report 002) ----------------------------------------------------------
+
+#: the discriminator's accuracy "falls", as in the report, when its last epoch's mean is this far below the highest
+#: batch accuracy of the first epoch (the report: about 98 % after a few batches, about 75 % from the fourth epoch)
+ACCURACY_DROP = 0.05
+
+
+def keras_gan_run(history: pd.DataFrame, per_epoch: pd.DataFrame, row: Mapping[str, Any], *, epochs: int,
+                  iterations: int, batch_size: int, dataset: str, image_size: int) -> list[str]:
+    """Notebook 03's conclusions: the discriminator's accuracy, the last losses (and on Keras' scale), the samples.
+
+    ``history`` is the per-iteration log (``epoch``, ``d_acc``), ``per_epoch`` its epoch means (``d_acc``,
+    ``loss_D``, ``loss_G``), ``row`` the final evaluation row (``fid``, ``features``, ``duplicate_share``,
+    ``diversity_ratio``, ``collapsed``, and ``precision`` / ``coverage`` for the course's targets)."""
+    peak = float(history.loc[history["epoch"] == history["epoch"].min(), "d_acc"].max())
+    last = float(per_epoch["d_acc"].iloc[-1])
+    trend = ("falls, as in the report" if last < peak - ACCURACY_DROP
+             else "does not fall: the discriminator still separates real from generated images easily")
+    loss_D, loss_G = float(per_epoch["loss_D"].iloc[-1]), float(per_epoch["loss_G"].iloc[-1])
+    lines = [f"- Discriminator accuracy: up to {peak:.0%} in the first epoch, {last:.0%} on average in epoch "
+             f"{epochs}; it {trend}.",
+             f"- Losses in the last epoch: D {loss_D:.3f} (Keras scale {loss_D / 2:.3f}), G {loss_G:.3f}; the report "
+             "ended near D 0.5, G 1.6.",
+             f"- After {epochs} epochs ({iterations} iterations of {batch_size} images) on {dataset} at "
+             f"{image_size}x{image_size}: FID {row['fid']:.1f} ({row['features']} features), "
+             f"{row['duplicate_share']:.0%} near-duplicates, diversity {row['diversity_ratio']:.2f}x that of the data"
+             + (" (flagged as mode collapse)." if bool(row["collapsed"]) else ".")]
+    return lines + ([f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.keys()) else [])
 
 
 # --- notebook 04: DCGAN on Monet paintings, does the noise distribution matter? (report 003) ----------------------

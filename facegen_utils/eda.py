@@ -234,6 +234,55 @@ def pixel_statistics(source: Any, *, batch_size: int = 256, value_range: Sequenc
     return EDAResult(table=stats.table(), figure=_pixel_stats_figure(stats), data=stats)
 
 
+#: the max image's four corners must be this much brighter than its middle (in [0, 1] pixel units) for the circle of
+#: round canvases to count as visible: a painting's own sky reaches about as bright near the top corners
+CIRCLE_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class PaintingSignature:
+    """What report 003 reads off the per-pixel images: the horizon in the mean, the round canvases' circle in the max.
+
+    ``horizon`` is the first image row below the largest step in mean brightness between neighbouring rows (of
+    ``rows``); ``above`` and ``below`` are the mean brightness over the rows above and from it down; ``corners`` is
+    the max image's value at its four corners, ``centre`` its mean over the middle half (both in [0, 1] units).
+    """
+
+    horizon: int
+    rows: int
+    above: float
+    below: float
+    corners: float
+    centre: float
+
+    @property
+    def circle(self) -> bool:
+        """Whether the max image's corners stand out from its middle by :data:`CIRCLE_MARGIN`."""
+        return self.corners > self.centre + CIRCLE_MARGIN
+
+    def lines(self) -> list[str]:
+        """The two sentences the notebook prints: where the horizon is, and whether the circle shows."""
+        circle = ("the corners are brighter, so the circle of the round canvases shows" if self.circle
+                  else "no circle here (no round canvases with light corners)")
+        return [f"mean image: the brightness changes most between rows {self.horizon - 1} and {self.horizon} of "
+                f"{self.rows} ({self.horizon / self.rows:.0%} of the height), from {self.above:.2f} above to "
+                f"{self.below:.2f} below: the horizon",
+                f"max image: {self.corners:.2f} in the four corners, {self.centre:.2f} in the middle: {circle}"]
+
+
+def painting_signature(stats: PixelStats) -> PaintingSignature:
+    """The horizon and circle of a landscape dataset's per-pixel statistics (``pixel_statistics(...).data``)."""
+    overall = stats.overall()
+    row_mean = overall["mean"].mean(axis=1)  # mean brightness of each image row
+    horizon = int(np.abs(np.diff(row_mean)).argmax()) + 1
+    top = overall["max"]
+    h, w = top.shape
+    return PaintingSignature(horizon=horizon, rows=len(row_mean), above=float(row_mean[:horizon].mean()),
+                             below=float(row_mean[horizon:].mean()),
+                             corners=float((top[0, 0] + top[0, -1] + top[-1, 0] + top[-1, -1]) / 4),
+                             centre=float(top[h // 4:3 * h // 4, w // 4:3 * w // 4].mean()))
+
+
 def _pixel_stats_figure(stats: PixelStats) -> Figure:
     """Rows: min, max, mean, variance, std; columns: RGB composite, pooled over channels, then each channel."""
     channels = stats.mean.shape[0]

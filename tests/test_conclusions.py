@@ -307,3 +307,70 @@ def test_the_quality_target_sentence_is_computed() -> None:
     scores["precision"], scores["coverage"] = 0.9, [0.6, 0.2, 0.1, 0.55]
     lines = _comparison(scores, {"real": 0.1, **{v: 0.1 for v in FOUR}})
     assert [line.split(" ")[:2] for line in lines[-3:]] == [["gan", "reaches"], ["wgan", "does"], ["wgan-gp", "reaches"]]
+
+# --- notebook 02 ---------------------------------------------------------------------------------------------------
+
+
+def _epochs(loss_G: list[float], loss_D: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"epoch": range(1, len(loss_G) + 1), "loss_G": loss_G, "loss_D": loss_D})
+
+
+def _checkpoints(fids: dict[int, float], collapsed_last: bool = False) -> pd.DataFrame:
+    return pd.DataFrame({"fid": fids, "collapsed": {e: collapsed_last and e == max(fids) for e in fids}})
+
+
+def test_resumed_training_reads_the_report_s_loss_trends() -> None:
+    per_epoch = _epochs([3.0, 2.0, 1.5, 1.0, 0.5, 0.2], [-4.0, -3.0, -2.0, -1.5, -1.0, -0.8])
+    lines = c.resumed_training(per_epoch, _checkpoints({5: 80.0, 10: 60.0, 25: 40.0}), first_epochs=20,
+                               start="checkpoint_epoch_0020.pt", last_epoch=25, iterations=1600)
+    assert lines[0] == ("Trained 20 epochs, resumed from checkpoint_epoch_0020.pt and trained to epoch 25; the loss "
+                        "log runs on without a gap (1600 iterations).")
+    assert "generator 2.5 -> 0.35 (falls), critic -3.5 -> -0.9 (rises)" in lines[1]
+    assert lines[2] == "FID 80 at epoch 5 and 40 at epoch 25: the samples moved closer to the data."
+    assert lines[3] == "Mode collapse flagged at the last checkpoint: no."
+
+
+def test_resumed_training_without_improvement_and_with_a_collapse() -> None:
+    per_epoch = _epochs([1.0, 1.0, 2.0], [-1.0, -1.0, -2.0])
+    lines = c.resumed_training(per_epoch, _checkpoints({5: 50.0, 10: 55.0}, collapsed_last=True), first_epochs=5,
+                               start="checkpoint_epoch_0005.pt", last_epoch=10, iterations=320)
+    assert "generator 1 -> 2 (rises), critic -1 -> -2 (falls)" in lines[1]
+    assert lines[2].endswith("no improvement yet.") and lines[3].endswith("yes.")
+
+
+# --- notebook 03 ---------------------------------------------------------------------------------------------------
+
+
+def _keras(acc_first: list[float], acc_last: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    history = pd.DataFrame({"epoch": [1] * len(acc_first) + [2, 2], "d_acc": acc_first + [acc_last, acc_last]})
+    per_epoch = pd.DataFrame({"epoch": [1, 2], "d_acc": [float(np.mean(acc_first)), acc_last],
+                              "loss_D": [1.2, 0.9], "loss_G": [1.1, 1.6]})
+    return history, per_epoch
+
+
+ROW = {"fid": 55.55, "features": "facegen-synthetic-v1", "duplicate_share": 0.02, "diversity_ratio": 0.81,
+       "collapsed": False, "precision": 0.4, "coverage": 0.33}
+
+
+def _keras_lines(history: pd.DataFrame, per_epoch: pd.DataFrame, row=ROW) -> list[str]:
+    return c.keras_gan_run(history, per_epoch, row, epochs=2, iterations=128, batch_size=32,
+                           dataset="synthetic-faces", image_size=32)
+
+
+def test_keras_gan_run_sees_the_accuracy_fall_as_in_the_report() -> None:
+    lines = _keras_lines(*_keras([0.6, 0.98, 0.9], 0.75))
+    assert lines[0] == ("- Discriminator accuracy: up to 98% in the first epoch, 75% on average in epoch 2; it falls, "
+                        "as in the report.")
+    assert lines[1] == ("- Losses in the last epoch: D 0.900 (Keras scale 0.450), G 1.600; the report ended near "
+                        "D 0.5, G 1.6.")
+    assert lines[2] == ("- After 2 epochs (128 iterations of 32 images) on synthetic-faces at 32x32: FID 55.5 "
+                        "(facegen-synthetic-v1 features), 2% near-duplicates, diversity 0.81x that of the data.")
+    assert lines[3].startswith("- This run does not reach the course's targets")
+
+
+def test_keras_gan_run_within_the_drop_does_not_fall() -> None:
+    lines = _keras_lines(*_keras([0.9, 0.95], 0.95 - c.ACCURACY_DROP + 0.01), {**ROW, "collapsed": True})
+    assert "it does not fall: the discriminator still separates" in lines[0]
+    assert lines[2].endswith("(flagged as mode collapse).")
+    row = {k: v for k, v in ROW.items() if k not in ("precision", "coverage")}
+    assert len(_keras_lines(*_keras([0.9], 0.5), row)) == 3
