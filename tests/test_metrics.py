@@ -1,6 +1,7 @@
 """Metrics on known cases: identical sets, different domains, a collapsed generator, biased attributes, labels."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
 from pathlib import Path
@@ -326,6 +327,33 @@ def test_evaluate_gives_one_labelled_row(faces):
     assert real_row["fid"].iloc[0] < 0.2 * row["fid"].iloc[0] and not real_row["collapsed"].iloc[0]
     assert math.isfinite(real_row["attribute_distance"].iloc[0])
 
+
+
+def test_evaluate_computes_each_knn_metric_once_and_matches_the_standalone_functions(faces, monkeypatch):
+    """The collapse flag reuses the row's k-NN precision and coverage: one computation each, the same numbers."""
+    evaluate_module = importlib.import_module("facegen_utils.metrics.evaluate")  # the module, not the function
+    torch.manual_seed(0)
+    ref = metrics.reference(faces, n=120)
+    fake = _TinyG()(torch.randn(120, 8)).detach()
+    scores_module = importlib.import_module("facegen_utils.metrics.scores")
+    calls = {"precision_recall": 0, "density_coverage": 0}
+    for name in calls:
+        original = getattr(scores_module, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+        for module in (evaluate_module, scores_module):  # direct calls and those inside the collapse check
+            monkeypatch.setattr(module, name, counted)
+    row = metrics.evaluate(fake, ref, metrics=("precision_recall", "density_coverage", "mode_collapse")).iloc[0]
+    assert calls == {"precision_recall": 1, "density_coverage": 1}
+    ff = metrics.extract_features(fake)
+    precision, recall = metrics.precision_recall(ref.features, ff)
+    density, coverage = metrics.density_coverage(ref.features, ff)
+    check = metrics.collapse_check(ref.features, ff)
+    assert (row["precision"], row["recall"], row["density"], row["coverage"]) == pytest.approx(
+        (precision.value, recall.value, density.value, coverage.value))
+    assert (row["duplicate_share"], row["collapsed"]) == (pytest.approx(check["duplicate_share"]), check["collapsed"])
 
 
 DEFAULT_COLUMNS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "diversity", "diversity_ratio",

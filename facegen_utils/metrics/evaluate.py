@@ -5,7 +5,7 @@ of notebook 04, the three models of notebook 01) pays for the real images only o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
@@ -17,8 +17,9 @@ from facegen_utils._log import logger, progress
 from facegen_utils.metrics.attributes import (attribute_heads, attribute_match, guess_domain,
                                               predict_attributes)
 from facegen_utils.metrics.features import Features, extract_features, images_from, resolve_features
-from facegen_utils.metrics.result import SYNTHETIC, features_note
-from facegen_utils.metrics.scores import collapse_check, density_coverage, fid, kid, precision_recall
+from facegen_utils.metrics.result import SYNTHETIC, MetricResult, features_note
+from facegen_utils.metrics.scores import (_GATE_K, _collapse_check, density_coverage, fid, kid,
+                                          precision_recall)
 from facegen_utils.noise import parse
 from facegen_utils.tensors import eval_mode
 
@@ -56,6 +57,14 @@ class MetricInputs:
     extract: Callable[..., Features]  # extract(features=name): the generated images' features with another extractor
     seed: int
     kid_subsets: int
+    _done: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s result, computed on the first call with ``key`` only: metrics that share a computation
+        (the k-NN precision of precision_recall and of the collapse flag's gate) pay for it once per row."""
+        if key not in self._done:
+            self._done[key] = compute()
+        return self._done[key]
 
 
 MetricFn = Callable[[MetricInputs], Mapping[str, Any] | None]
@@ -109,21 +118,30 @@ def _kid(x: MetricInputs) -> dict[str, Any]:
     return {"kid": result.value, "kid_std": result.std}
 
 
+def _knn_precision_recall(x: MetricInputs) -> tuple[MetricResult, MetricResult]:
+    return x.once("precision_recall", lambda: precision_recall(x.real, x.fake, k=_GATE_K))
+
+
+def _knn_density_coverage(x: MetricInputs) -> tuple[MetricResult, MetricResult]:
+    return x.once("density_coverage", lambda: density_coverage(x.real, x.fake))
+
+
 @register("precision_recall", ["precision", "recall"])  # k-NN manifolds, Kynkaanniemi et al. 2019
 def _precision_recall(x: MetricInputs) -> dict[str, Any]:
-    precision, recall = precision_recall(x.real, x.fake)
+    precision, recall = _knn_precision_recall(x)
     return {"precision": precision.value, "recall": recall.value}
 
 
 @register("density_coverage", ["density", "coverage"])  # k = 5, Naeem et al. 2020
 def _density_coverage(x: MetricInputs) -> dict[str, Any]:
-    density, coverage = density_coverage(x.real, x.fake)
+    density, coverage = _knn_density_coverage(x)
     return {"density": density.value, "coverage": coverage.value}
 
 
 @register("mode_collapse", ["diversity", "diversity_ratio", "duplicate_share", "collapsed"])
 def _mode_collapse(x: MetricInputs) -> dict[str, Any]:
-    check = collapse_check(x.real, x.fake, seed=x.seed)
+    check = _collapse_check(x.real, x.fake, _knn_precision_recall(x)[0].value, coverage=_knn_density_coverage(x)[1],
+                            seed=x.seed)
     return {"diversity": check["diversity_fake"], **check}
 
 

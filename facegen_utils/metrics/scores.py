@@ -276,16 +276,17 @@ def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range:
                            precision_floor=precision_floor, covered=covered, max_samples=max_samples, seed=seed)
 
 
-def _collapse_check(fr: Features, ff: Features, fidelity: float, *, quantile: float = 0.01,
-                    duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
+def _collapse_check(fr: Features, ff: Features, fidelity: float, *, coverage: MetricResult | None = None,
+                    quantile: float = 0.01, duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
                     precision_floor: float = 0.5, covered: float = 0.5, max_samples: int = 2000,
                     seed: int = 0) -> dict[str, Any]:
-    """:func:`collapse_check` on features, given their k-NN precision (k = 3) ``fidelity``."""
+    """:func:`collapse_check` on features, given their k-NN precision (k = 3) ``fidelity`` and, when already
+    computed, their ``coverage`` with ``k``."""
     div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
     div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
     ratio = div_fake / div_real if div_real > 0 else float("nan")
     share, threshold = _duplicates(fr, ff, quantile=quantile, seed=seed)
-    coverage = density_coverage(fr, ff, k=k)[1]
+    coverage = coverage if coverage is not None else density_coverage(fr, ff, k=k)[1]
     reasons = []
     if share >= duplicate_limit and coverage.value < covered:
         reasons.append(f"{share:.0%} of the samples have a near-duplicate (limit {duplicate_limit:.0%})")
