@@ -123,7 +123,9 @@ class TrainConfig:
                                       #   product, 1.3-2x faster than oneDNN there (training.cpu_conv)
     gpu_dataset: str = "auto"         # keep the uint8 images on the GPU: "auto" (when they fit) | "on" | "off"
     hflip: bool = False               # random horizontal flips of the real images, done on the device
-    ema: float | None = None          # decay of an exponential moving average of G (e.g. 0.999); None -> off
+    # decay of an exponential moving average of G's weights (e.g. 0.999); None -> off. BatchNorm buffers are copied
+    # from G, not averaged (statistics re-estimated for the averaged weights scored lower precision, benchmarks/)
+    ema: float | None = None
     grid_size: int = 64               # number of fixed latents in the progress grid
     sample_every: int = 1             # save the progress grid every N epochs (and at the last one); 0 -> never
     checkpoint_every: int = 1         # write checkpoint.pt every N epochs; 0 -> only at the end / on interrupt
