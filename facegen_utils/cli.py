@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facegen_utils import __version__, profiles
-from facegen_utils.spec import COMPILE_MODES, RunSpec, check_choice, check_int, check_number, suggest
+from facegen_utils.spec import COMPILE_MODES, LR_DECAYS, RunSpec, check_choice, check_int, check_number, suggest
 
 PROG = "python -m facegen_utils"
 RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="learning rate (generator; also the critic unless --lr-d)")
     t.add_argument("--lr-d", type=float, help="discriminator/critic learning rate")
-    t.add_argument("--lr-decay", choices=("none", "linear", "cosine"), default=None,
+    t.add_argument("--lr-decay", choices=LR_DECAYS, default=None,
                    help="learning rate over the run: constant (none, the default), or linear or cosine down to 0 at "
                         "the last of --epochs")
     t.add_argument("--betas", type=_betas, metavar="B1,B2", help="Adam betas, e.g. 0.5,0.999")

@@ -48,6 +48,17 @@ def quality_target(name: str, row: Mapping[str, Any]) -> str:
             f"{TARGET_COVERAGE}).")
 
 
+def _target_line(row: Mapping[str, Any]) -> list[str]:
+    """The :func:`quality_target` line of a run's final row, or none when the row has no precision and coverage."""
+    return [f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.keys()) else []
+
+
+def _variety(row: Mapping[str, Any]) -> str:
+    """The end of a samples sentence: near-duplicates, diversity relative to the data, and the collapse flag."""
+    return (f"{row['duplicate_share']:.0%} near-duplicates, diversity {row['diversity_ratio']:.2f}x that of the data"
+            + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
+
+
 def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any], *, run_epochs: int,
                     shipped_epochs: int, shipped_minutes: float, targets: bool = True,
                     architecture: str = "the same architecture") -> str:
@@ -220,10 +231,8 @@ def keras_gan_run(history: pd.DataFrame, per_epoch: pd.DataFrame, row: Mapping[s
              f"- Losses in the last epoch: D {loss_D:.3f} (Keras scale {loss_D / 2:.3f}), G {loss_G:.3f}; the report "
              "ended near D 0.5, G 1.6.",
              f"- After {epochs} epochs ({iterations} iterations of {batch_size} images) on {dataset} at "
-             f"{image_size}x{image_size}: FID {row['fid']:.1f} ({row['features']} features), "
-             f"{row['duplicate_share']:.0%} near-duplicates, diversity {row['diversity_ratio']:.2f}x that of the data"
-             + (" (flagged as mode collapse)." if bool(row["collapsed"]) else ".")]
-    return lines + ([f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.keys()) else [])
+             f"{image_size}x{image_size}: FID {row['fid']:.1f} ({row['features']} features), {_variety(row)}"]
+    return lines + _target_line(row)
 
 
 # --- notebook 04: DCGAN on Monet paintings, does the noise distribution matter? (report 003) ----------------------
@@ -365,10 +374,8 @@ def quality_over_epochs(scores: pd.DataFrame, final: Mapping[str, float]) -> lis
                  f"D(x) {final['d_real']:.2f}, D(G(z)) {final['d_fake']:.2f}.")
     row = scores.iloc[-1]
     covered = f"they cover {row['coverage']:.0%} of the real images, " if "coverage" in row else ""
-    lines.append(f"- Final samples: {covered}{row['duplicate_share']:.0%} near-duplicates, diversity "
-                 f"{row['diversity_ratio']:.2f}x that of the data"
-                 + (" (flagged as mode collapse)." if bool(row["collapsed"]) else "."))
-    return lines + ([f"- {quality_target('This run', row)}"] if {"precision", "coverage"} <= set(row.index) else [])
+    lines.append(f"- Final samples: {covered}{_variety(row)}")
+    return lines + _target_line(row)
 
 
 #: the fewest sampling steps count as "enough" when their FID is within this share of the best FID of the study
