@@ -136,14 +136,23 @@ def denoiser_of(source: Any) -> Any:
                     f"{type(source).__name__}")
 
 
-def diffuse(x0: torch.Tensor, t: int | torch.Tensor, schedule: Schedule, *,
+def diffuse(x0: torch.Tensor, t: int | torch.Tensor, schedule: Any, *,
             noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A sample of q(x_t | x_0) = N(sqrt(ᾱ_t) x_0, (1 - ᾱ_t) I), for one step t or one per image."""
-    t = torch.as_tensor(t).expand(x0.shape[0]) if torch.as_tensor(t).dim() == 0 else torch.as_tensor(t)
+    """A sample of q(x_t | x_0) = N(sqrt(ᾱ_t) x_0, (1 - ᾱ_t) I), for one step t or one per image.
+
+    ``schedule`` is a :class:`Schedule`, or a ``DiffusionModel``, whose float32 copies of the two scales live on its
+    device (the training step's path: no copy from the host per batch).
+    """
+    t = torch.as_tensor(t, device=x0.device)
+    t = t.expand(x0.shape[0]) if t.dim() == 0 else t
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-    a = schedule.alpha_bar[t.cpu()].to(x0.device, x0.dtype).view(-1, 1, 1, 1)
-    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+    if isinstance(schedule, Schedule):
+        alpha_bar = schedule.alpha_bar.to(x0.device)
+        signal, spread = alpha_bar.sqrt().to(x0.dtype), (1 - alpha_bar).sqrt().to(x0.dtype)
+    else:
+        signal, spread = schedule.sqrt_alpha_bar, schedule.sqrt_one_minus_alpha_bar
+    return signal[t].view(-1, 1, 1, 1) * x0 + spread[t].view(-1, 1, 1, 1) * noise
 
 
 def forward_process(x0: torch.Tensor, steps: Sequence[int], schedule: Schedule, *, seed: int = 0) -> torch.Tensor:

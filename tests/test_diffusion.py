@@ -111,6 +111,17 @@ def test_forward_process_marginals():
         assert x_t.var().item() == pytest.approx(1 - a, rel=0.05, abs=1e-4)
 
 
+def test_the_training_step_noises_with_the_schedule_formula():
+    model = models.build("ddpm-unet", image_size=16).denoiser
+    x0 = torch.rand(6, 3, 16, 16) * 2 - 1
+    t = torch.tensor([0, 1, 250, 500, 998, 999])
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    from_schedule = diffusion.diffuse(x0, t, model.schedule, noise=noise)
+    torch.testing.assert_close(model.diffuse(x0, t, noise), from_schedule)
+    a = model.schedule.alpha_bar[999].item()
+    torch.testing.assert_close(from_schedule[5], (math.sqrt(a) * x0[5] + math.sqrt(1 - a) * noise[5]).float())
+
+
 def test_timesteps_run_from_noise_to_data():
     assert diffusion.timesteps_for(10, 1000) == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
     assert diffusion.timesteps_for(1000, 1000) == list(range(999, -1, -1))

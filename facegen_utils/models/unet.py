@@ -183,9 +183,10 @@ class DiffusionModel(nn.Module):
         return self.unet(x, t)
 
     def diffuse(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε: a sample of q(x_t | x_0) in one step."""
-        return (self.sqrt_alpha_bar[t].view(-1, 1, 1, 1) * x0
-                + self.sqrt_one_minus_alpha_bar[t].view(-1, 1, 1, 1) * noise)
+        """x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε: a sample of q(x_t | x_0) in one step (``diffusion.diffuse``)."""
+        from facegen_utils.diffusion import diffuse
+
+        return diffuse(x0, t, self, noise=noise)
 
 
 class DiffusionSampler(nn.Module):
