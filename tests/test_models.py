@@ -439,3 +439,39 @@ def test_checkpoint_with_other_widths_is_described() -> None:
 def test_a_whole_checkpoint_dict_is_a_clear_type_error(dcgan: models.ModelSet) -> None:
     with pytest.raises(TypeError, match=r"checkpoint\['G'\]"):
         models.load_state_dict_checked(dcgan.G, {"G": dcgan.G.state_dict(), "epoch": 3})
+
+
+def test_minibatch_std_reads_how_varied_each_group_is():
+    from facegen_utils.models._common import MinibatchStd
+
+    layer = MinibatchStd(4)
+    same = torch.randn(1, 5, 3, 3).expand(4, 5, 3, 3)
+    varied = torch.randn(4, 5, 3, 3)
+    out = layer(torch.cat([same, varied]))
+    assert out.shape == (8, 6, 3, 3) and torch.equal(out[:, :5], torch.cat([same, varied]))
+    assert out[:4, 5].max().item() < 1e-3                   # one image four times: no spread
+    assert out[4:, 5].min().item() > 0.5                    # four draws of N(0, 1): a spread near 0.9
+    assert torch.equal(out[4:, 5], out[4:5, 5].expand(4, 3, 3))  # one value per group, the same at every pixel
+    assert torch.equal(layer(varied[:3])[:, 5], torch.zeros(3, 3, 3))  # no whole group: zeros
+    with pytest.raises(ValueError, match="minibatch_std=1"):
+        MinibatchStd(1)
+
+
+@pytest.mark.parametrize("name, options", [("keras-wgan", {"base_channels": 8}),
+                                           ("mlp-wgan-gp", {"hidden_dims": (16, 32)}),
+                                           ("mlp-gan", {"hidden_dims": (32, 16), "conv_channels": 8})])
+def test_a_scorer_with_minibatch_std_starts_as_the_plain_one(name, options):
+    torch.manual_seed(0)
+    plain = models.build(name, image_size=16, **options)
+    torch.manual_seed(0)
+    wider = models.build(name, image_size=16, minibatch_std=4, **options)
+    for a, b in zip(plain.G.state_dict().values(), wider.G.state_dict().values()):
+        assert torch.equal(a, b)                         # the generator is untouched
+    x = torch.randn(8, 3, 16, 16)
+    torch.testing.assert_close(wider.D(x), plain.D(x))   # the spread's weights start at zero
+    assert [type(m).__name__ for m in wider.D.main][-3:-1] in (["MinibatchStd", "Flatten"],
+                                                               ["LeakyReLU", "MinibatchStd"])
+    with torch.no_grad():
+        last = wider.D.main[-1]
+        last.weight.view(-1)[-(last.in_features - plain.D.main[-1].in_features):] = 1.0
+    assert not torch.allclose(wider.D(x), plain.D(x))    # once it weighs the spread, a batch scores differently

@@ -102,6 +102,13 @@ def test_every_plan_still_trains_what_was_shipped(built, tmp_path, monkeypatch):
     plan = pretrained.PLANS["01-wgan"]
     monkeypatch.setitem(pretrained.PLANS, "01-wgan", pretrained.Plan(plan.notebook, plan.variant, plan.epochs))
     assert pretrained.changed_settings("01-wgan") == {"clip_value": (0.01, 0.05), "n_critic": (2, 1)}
+    # a model option missing from a manifest (01-wgan's was written before minibatch_std existed) had its default
+    assert "minibatch_std" not in pretrained.manifest("01-wgan")["run"]["model_options"]
+    older = json.loads((pretrained.ASSETS / "01-wgan-gp.json").read_text())
+    del older["run"]["model_options"]["minibatch_std"]
+    (folder / "01-wgan-gp.json").write_text(json.dumps(older))
+    recorded, planned = pretrained.changed_settings("01-wgan-gp", folder=folder)["model_options"]
+    assert (recorded["minibatch_std"], planned["minibatch_std"]) == (0, 4)
     info = pretrained.manifest("04-normal", folder=folder)
     del info["run"]
     (folder / "04-normal.json").write_text(json.dumps(info))
@@ -138,7 +145,7 @@ SHORT_OF_TARGET: dict[str, str] = {
 ATTRIBUTES_SHORT: dict[str, str] = {
     name: f"attribute distance {value} (benchmarks/README.md: the eye colour read as grey far more often than in the "
           f"data, the face's height and width spread narrower)"
-    for name, value in (("01-vae", 0.25), ("01-wgan", 0.26), ("01-wgan-gp", 0.23), ("02-wgan-gp", 0.25),
+    for name, value in (("01-vae", 0.25), ("01-wgan", 0.26), ("02-wgan-gp", 0.25),
                         ("03-gan", 0.28), ("06-ddpm", 0.22))}
 
 

@@ -90,6 +90,35 @@ def check_images(x: torch.Tensor, *, channels: int, image_size: int) -> None:
                          f"image_size={x.shape[-1] if x.dim() == 4 else '...'} or resize the data.")
 
 
+class MinibatchStd(nn.Module):
+    """One extra feature map (or feature, for (N, F) inputs): how much a group of ``group`` images differs (Karras
+    et al. 2018, "Progressive Growing of GANs", section 3).
+
+    The standard deviation of every feature over the images of a group, averaged over features and pixels, is
+    appended to each image of the group as a constant map, so a critic can tell a batch of near-identical images
+    from a varied one and the generator is pushed towards the data's spread. A batch that does not split into groups
+    of ``group`` gets a map of zeros.
+    """
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        if group < 2:
+            raise ValueError(f"minibatch_std={group}: the group size must be at least 2 (0 turns the feature off)")
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if n % self.group:
+            return torch.cat([x, x.new_zeros(n, 1, *x.shape[2:])], 1)
+        groups = x.view(n // self.group, self.group, *x.shape[1:])
+        spread = (groups.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=tuple(range(1, x.dim())))
+        ones = (1,) * (x.dim() - 2)
+        return torch.cat([x, spread.repeat_interleave(self.group).view(n, 1, *ones).expand(n, 1, *x.shape[2:])], 1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
 class ImageGenerator(nn.Module):
     """Base of the generators that map latents (N, latent_dim) through ``self.main`` to images (N, C, S, S)."""
 
@@ -118,3 +147,23 @@ class ImageScorer(nn.Module):
         """Score images (N, channels, size, size): one value (logit, probability or critic value) per image, (N,)."""
         check_images(x, channels=self.channels, image_size=self.image_size)
         return self.main(x).view(-1)
+
+    @torch.no_grad()
+    def add_minibatch_std(self, group: int) -> "ImageScorer":
+        """Insert a :class:`MinibatchStd` map before the last Linear layer (and its Flatten) of ``self.main``.
+
+        The Linear layer gains inputs for the map with weights of zero, so the scorer's outputs, and its other
+        weights, stay what they were: a network built with the option starts as the one built without it.
+        """
+        *body, dense = self.main
+        flatten = [body.pop()] if isinstance(body[-1], nn.Flatten) else []
+        width = next(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+                     for m in reversed(body) if isinstance(m, (nn.Conv2d, nn.Linear)))
+        pixels = dense.in_features // width
+        wider = nn.Linear((width + 1) * pixels, dense.out_features, device=dense.weight.device)
+        wider.weight.zero_()
+        wider.weight.view(dense.out_features, width + 1, pixels)[:, :width].copy_(
+            dense.weight.view(dense.out_features, width, pixels))
+        wider.bias.copy_(dense.bias)
+        self.main = nn.Sequential(*body, MinibatchStd(group), *flatten, wider)
+        return self

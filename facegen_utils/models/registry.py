@@ -100,6 +100,15 @@ def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channel
     return G, D, None
 
 
+def _minibatch_std(D: Any, group: int) -> Any:
+    """``D`` with a minibatch standard-deviation feature before its last layer when ``group`` > 0 (0: as built).
+
+    Karras et al. (2018): the scorer sees how varied a group of ``group`` images is, which pushes the generator
+    towards the data's spread. The new input's weights start at zero, so the initial scorer is the one without it.
+    """
+    return D.add_minibatch_std(group) if group else D
+
+
 def _keras_gan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
                negative_slope: float = 0.3, dropout: float = 0.3, bn_momentum: float = KERAS_BN_MOMENTUM):
     common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
@@ -109,10 +118,11 @@ def _keras_gan(latent_dim: int, image_size: int, *, base_channels: int = 32, cha
 
 
 def _keras_wgan(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
-                negative_slope: float = 0.3, bn_momentum: float = KERAS_BN_MOMENTUM):
+                negative_slope: float = 0.3, bn_momentum: float = KERAS_BN_MOMENTUM, minibatch_std: int = 0):
     common = {"image_size": image_size, "base_channels": base_channels, "channels": channels,
               "kernel_size": kernel_size, "negative_slope": negative_slope}
-    return _with_bn_momentum(bn_momentum, KerasGenerator(latent_dim, **common), KerasCritic(**common), None)
+    return _with_bn_momentum(bn_momentum, KerasGenerator(latent_dim, **common),
+                             _minibatch_std(KerasCritic(**common), minibatch_std), None)
 
 
 def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, channels: int = 3, kernel_size: int = 4,
@@ -124,22 +134,22 @@ def _keras_vae(latent_dim: int, image_size: int, *, base_channels: int = 32, cha
 
 
 def _mlp_wgan_gp(latent_dim: int, image_size: int, *, channels: int = 3,
-                 hidden_dims: tuple[int, ...] = (256, 512, 1024), negative_slope: float = 0.01):
+                 hidden_dims: tuple[int, ...] = (256, 512, 1024), negative_slope: float = 0.01, minibatch_std: int = 0):
     G = MLPGenerator(latent_dim, image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
                      negative_slope=negative_slope)
     D = MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims)[::-1],
                          negative_slope=negative_slope)
-    return G, D, None
+    return G, _minibatch_std(D, minibatch_std), None
 
 
 def _mlp_gan(latent_dim: int, image_size: int, *, channels: int = 3, hidden_dims: tuple[int, ...] = (512, 256),
              seed_channels: int = 16, conv_channels: int = 128, kernel_size: int = 5, negative_slope: float = 0.3,
-             bn_momentum: float = KERAS_BN_MOMENTUM):
+             bn_momentum: float = KERAS_BN_MOMENTUM, minibatch_std: int = 0):
     G = UpsampleConvGenerator(latent_dim, image_size=image_size, channels=channels, seed_channels=seed_channels,
                               conv_channels=conv_channels, kernel_size=kernel_size, negative_slope=negative_slope)
     D = keras_init_(MLPDiscriminator(image_size=image_size, channels=channels, hidden_dims=tuple(hidden_dims),
                                      negative_slope=negative_slope))
-    return _with_bn_momentum(bn_momentum, G, D, None)
+    return _with_bn_momentum(bn_momentum, G, _minibatch_std(D, minibatch_std), None)
 
 
 def _ddpm_unet(latent_dim: int, image_size: int, *, channels: int = 3, base_channels: int = 32,
