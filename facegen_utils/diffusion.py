@@ -148,11 +148,11 @@ def diffuse(x0: torch.Tensor, t: int | torch.Tensor, schedule: Any, *,
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
     if isinstance(schedule, Schedule):
-        alpha_bar = schedule.alpha_bar.to(x0.device)
-        signal, spread = alpha_bar.sqrt().to(x0.dtype), (1 - alpha_bar).sqrt().to(x0.dtype)
+        a = schedule.alpha_bar[t.cpu()].to(x0.device)
+        signal, spread = a.sqrt().to(x0.dtype), (1 - a).sqrt().to(x0.dtype)
     else:
-        signal, spread = schedule.sqrt_alpha_bar, schedule.sqrt_one_minus_alpha_bar
-    return signal[t].view(-1, 1, 1, 1) * x0 + spread[t].view(-1, 1, 1, 1) * noise
+        signal, spread = schedule.sqrt_alpha_bar[t], schedule.sqrt_one_minus_alpha_bar[t]
+    return signal.view(-1, 1, 1, 1) * x0 + spread.view(-1, 1, 1, 1) * noise
 
 
 def forward_process(x0: torch.Tensor, steps: Sequence[int], schedule: Schedule, *, seed: int = 0) -> torch.Tensor:

@@ -101,11 +101,7 @@ def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channel
 
 
 def _minibatch_std(D: Any, group: int) -> Any:
-    """``D`` with a minibatch standard-deviation feature before its last layer when ``group`` > 0 (0: as built).
-
-    Karras et al. (2018): the scorer sees how varied a group of ``group`` images is, which pushes the generator
-    towards the data's spread. The new input's weights start at zero, so the initial scorer is the one without it.
-    """
+    """``D`` with ``ImageScorer.add_minibatch_std(group)`` when ``group`` > 0 (option ``minibatch_std``; 0: as is)."""
     return D.add_minibatch_std(group) if group else D
 
 
