@@ -128,7 +128,7 @@ def test_unsupported_image_size_is_a_clear_error(name: str, image_size: int) -> 
 
 
 def test_options_lists_defaults() -> None:
-    assert models.options("dcgan") == {"base_channels": 64, "channels": 3, "sigmoid": False}
+    assert models.options("dcgan") == {"base_channels": 64, "channels": 3, "sigmoid": False, "minibatch_std": 0}
     assert models.options("keras-gan")["kernel_size"] == 4
     assert models.options("keras-gan")["negative_slope"] == 0.3
 
@@ -458,6 +458,8 @@ def test_minibatch_std_reads_how_varied_each_group_is():
 
 
 @pytest.mark.parametrize("name, options", [("keras-wgan", {"base_channels": 8}),
+                                           ("dcgan", {"base_channels": 8}),
+                                           ("dcgan", {"base_channels": 8, "sigmoid": True}),
                                            ("mlp-wgan-gp", {"hidden_dims": (16, 32)}),
                                            ("mlp-gan", {"hidden_dims": (32, 16), "conv_channels": 8})])
 def test_a_scorer_with_minibatch_std_starts_as_the_plain_one(name, options):
@@ -469,9 +471,14 @@ def test_a_scorer_with_minibatch_std_starts_as_the_plain_one(name, options):
         assert torch.equal(a, b)                         # the generator is untouched
     x = torch.randn(8, 3, 16, 16)
     torch.testing.assert_close(wider.D(x), plain.D(x))   # the spread's weights start at zero
-    assert [type(m).__name__ for m in wider.D.main][-3:-1] in (["MinibatchStd", "Flatten"],
-                                                               ["LeakyReLU", "MinibatchStd"])
+    kinds = [type(m).__name__ for m in wider.D.main]
+    tail = 1 if kinds[-1] == "Sigmoid" else 0               # the report's final Sigmoid stays last
+    assert kinds[len(kinds) - tail - 3:len(kinds) - tail - 1] in (["MinibatchStd", "Flatten"],
+                                                                  ["LeakyReLU", "MinibatchStd"])
     with torch.no_grad():
-        last = wider.D.main[-1]
-        last.weight.view(-1)[-(last.in_features - plain.D.main[-1].in_features):] = 1.0
+        last = wider.D.main[-1 - tail]
+        if isinstance(last, torch.nn.Conv2d):
+            last.weight[:, -1] = 1.0                         # the spread is the last input channel
+        else:
+            last.weight.view(-1)[-(last.in_features - plain.D.main[-1].in_features):] = 1.0
     assert not torch.allclose(wider.D(x), plain.D(x))    # once it weighs the spread, a batch scores differently

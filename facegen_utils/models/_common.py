@@ -150,20 +150,32 @@ class ImageScorer(nn.Module):
 
     @torch.no_grad()
     def add_minibatch_std(self, group: int) -> "ImageScorer":
-        """Insert a :class:`MinibatchStd` map before the last Linear layer (and its Flatten) of ``self.main``.
+        """Insert a :class:`MinibatchStd` map before the last Linear or Conv2d layer of ``self.main`` (and before the
+        Flatten that feeds a Linear one; a final activation such as the report's Sigmoid stays last).
 
-        The Linear layer gains inputs for the map with weights of zero, so the scorer's outputs, and its other
+        The last layer gains inputs for the map with weights of zero, so the scorer's outputs, and its other
         weights, stay what they were: a network built with the option starts as the one built without it.
         """
-        *body, dense = self.main
+        layers = list(self.main)
+        end = max(i for i, m in enumerate(layers) if isinstance(m, (nn.Linear, nn.Conv2d)))
+        body, last, tail = layers[:end], layers[end], layers[end + 1:]
         flatten = [body.pop()] if isinstance(body[-1], nn.Flatten) else []
-        width = next(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
-                     for m in reversed(body) if isinstance(m, (nn.Conv2d, nn.Linear)))
-        pixels = dense.in_features // width
-        wider = nn.Linear((width + 1) * pixels, dense.out_features, device=dense.weight.device)
-        wider.weight.zero_()
-        wider.weight.view(dense.out_features, width + 1, pixels)[:, :width].copy_(
-            dense.weight.view(dense.out_features, width, pixels))
-        wider.bias.copy_(dense.bias)
-        self.main = nn.Sequential(*body, MinibatchStd(group), *flatten, wider)
+        if isinstance(last, nn.Conv2d):
+            width = last.in_channels
+            wider = nn.Conv2d(width + 1, last.out_channels, last.kernel_size, stride=last.stride,
+                              padding=last.padding, bias=last.bias is not None, device=last.weight.device)
+            wider.weight.zero_()
+            wider.weight[:, :width].copy_(last.weight)
+        else:
+            width = next(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+                         for m in reversed(body) if isinstance(m, (nn.Conv2d, nn.Linear)))
+            pixels = last.in_features // width
+            wider = nn.Linear((width + 1) * pixels, last.out_features, bias=last.bias is not None,
+                              device=last.weight.device)
+            wider.weight.zero_()
+            wider.weight.view(last.out_features, width + 1, pixels)[:, :width].copy_(
+                last.weight.view(last.out_features, width, pixels))
+        if last.bias is not None:
+            wider.bias.copy_(last.bias)
+        self.main = nn.Sequential(*body, MinibatchStd(group), *flatten, wider, *tail)
         return self

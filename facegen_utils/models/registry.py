@@ -94,10 +94,11 @@ def _with_bn_momentum(momentum: float, *modules: nn.Module | None) -> tuple[nn.M
     return modules
 
 
-def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channels: int = 3, sigmoid: bool = False):
+def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channels: int = 3, sigmoid: bool = False,
+           minibatch_std: int = 0):
     G = Generator(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels)
     D = Discriminator(image_size=image_size, base_channels=base_channels, channels=channels, sigmoid=sigmoid)
-    return G, D, None
+    return G, _minibatch_std(D, minibatch_std), None
 
 
 def _minibatch_std(D: Any, group: int) -> Any:
