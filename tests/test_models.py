@@ -480,5 +480,5 @@ def test_a_scorer_with_minibatch_std_starts_as_the_plain_one(name, options):
         if isinstance(last, torch.nn.Conv2d):
             last.weight[:, -1] = 1.0                         # the spread is the last input channel
         else:
-            last.weight.view(-1)[-(last.in_features - plain.D.main[-1].in_features):] = 1.0
+            last.weight.view(-1)[-(last.in_features - plain.D.main[-1 - tail].in_features):] = 1.0
     assert not torch.allclose(wider.D(x), plain.D(x))    # once it weighs the spread, a batch scores differently

@@ -164,17 +164,16 @@ class ImageScorer(nn.Module):
             width = last.in_channels
             wider = nn.Conv2d(width + 1, last.out_channels, last.kernel_size, stride=last.stride,
                               padding=last.padding, bias=last.bias is not None, device=last.weight.device)
-            wider.weight.zero_()
-            wider.weight[:, :width].copy_(last.weight)
+            kept = wider.weight[:, :width]
         else:
             width = next(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
                          for m in reversed(body) if isinstance(m, (nn.Conv2d, nn.Linear)))
             pixels = last.in_features // width
             wider = nn.Linear((width + 1) * pixels, last.out_features, bias=last.bias is not None,
                               device=last.weight.device)
-            wider.weight.zero_()
-            wider.weight.view(last.out_features, width + 1, pixels)[:, :width].copy_(
-                last.weight.view(last.out_features, width, pixels))
+            kept = wider.weight.view(last.out_features, width + 1, pixels)[:, :width]
+        wider.weight.zero_()
+        kept.copy_(last.weight.view(kept.shape))
         if last.bias is not None:
             wider.bias.copy_(last.bias)
         self.main = nn.Sequential(*body, MinibatchStd(group), *flatten, wider, *tail)
