@@ -56,7 +56,7 @@ class Plan:
     ema: float | None = 0.999
 
 
-#: name -> plan; about 5-10 minutes each on one CPU thread (the measured seconds are in each manifest)
+#: name -> plan; 5-15 minutes each on one CPU thread (06-ddpm: 44) (the measured seconds are in each manifest)
 PLANS: dict[str, Plan] = {
     # 01's GAN and WGANs keep the quick settings they were trained with before the quick profile changed (each
     # manifest's "run" holds the whole setting, and a test checks that the plans still produce it)

@@ -1,6 +1,6 @@
 """Train the generators shipped in facegen_utils/assets/pretrained (one command per model, seeded, on the CPU).
 
-    python scripts/pretrain.py 05-gan            # one model (about 5-10 minutes on one thread)
+    python scripts/pretrain.py 05-gan            # one model (5-15 minutes on one thread; 06-ddpm 44)
     python scripts/pretrain.py --all             # all of them, one after another
     python scripts/pretrain.py --list            # names, plans and the metrics of the shipped files
     python scripts/pretrain.py --rescore --all   # score the shipped files again (after a metric changed)
