@@ -72,8 +72,8 @@ PLANS: dict[str, Plan] = {
     # a minibatch-standard-deviation map in the critic (Karras et al. 2018) widens the faces' sizes: attribute
     # distance 0.194 at 350 epochs (0.204-0.222 at 250-325; without it 0.224-0.226 at 200-250 and falling no more)
     "01-wgan-gp": Plan("01", "wgan-gp", 350, {"lr": 3e-4, "model_options": {"minibatch_std": 4}}),
-    # a minibatch-standard-deviation critic, trained longer: attribute distance 0.233 / 0.218 / 0.205 / 0.200 at 100 /
-    # 120 / 140 / 160 epochs (without it, 80 epochs: 0.254; with a linear learning-rate decay as well: 0.252 at 110)
+    # a minibatch-standard-deviation critic, trained longer: attribute distance 0.233 / 0.218 / 0.205 / 0.200 / 0.192
+    # at 100 / 120 / 140 / 160 / 180 epochs (without it, 80 epochs: 0.254; with a linear decay as well: 0.252 at 110)
     "02-wgan-gp": Plan("02", "wgan-gp", 180, {"model_options": {"minibatch_std": 4}}, ema=0.99),
     # a slower average: with 0.999, precision 0.78 at 150 and 200 epochs; with 0.9995, 0.85 at both (coverage 0.82)
     "03-gan": Plan("03", "gan", 150, ema=0.9995),
