@@ -115,7 +115,8 @@ class TrainConfig:
     device: str = "auto"              # "auto" -> cuda, mps, cpu; or "cpu", "cuda", "cuda:1", "mps"
     amp: str = "off"                  # autocast: "off" | "bf16" | "fp16" (fp16 adds a GradScaler); for GPUs
     channels_last: bool | None = None  # NHWC memory format for models and batches; None -> on for convolutional
-                                      #   models on CPU (oneDNN) and CUDA (tensor cores), off otherwise
+                                      #   models on CPU (oneDNN) and CUDA (tensor cores), off otherwise;
+                                      #   always off for transposed convolutions compiled on CUDA
     compile: bool | str = False       # torch.compile the networks for the training steps: True or a mode,
                                       #   "default" | "reduce-overhead" (CUDA graphs on a GPU) | "max-autotune"
     cpu_gemm_grad: bool = True        # CPU, float32, no compile: weight gradients of convolution layers with at

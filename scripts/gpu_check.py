@@ -17,13 +17,16 @@ Steps, each timed, each failure recorded with the end of its traceback while the
    GPU-resident uint8 dataset in fp32, bf16, bf16 + channels_last and bf16 + ``compile="reduce-overhead"`` (CUDA
    graphs); warm-up excluded; img/s, the ratio to the reference and the share of the FLOP-bound limit (FLOPs of one
    step per image over the measured bf16 matrix-multiply rate);
-3. one epoch of notebook 05's report setting (DCGAN-64, batch 128, Adam 1e-4, BCE) on a CelebA-sized set of
+3. where an eager bf16 step of step 2 spends its time (torch.profiler over one epoch): kernel launches per step
+   and the GPU's busy time against step 2's wall time per step (the host operations that take longest go to
+   ``profile.txt``);
+4. one epoch of notebook 05's report setting (DCGAN-64, batch 128, Adam 1e-4, BCE) on a CelebA-sized set of
    202,599 procedural faces at 64 px held on the GPU, with the fastest engine setting of step 2, after one warm-up
    epoch: the "CelebA epoch";
-4. a short DDP run with one process on NCCL (``torch.distributed.run``), which must end with finite losses.
+5. a short DDP run with one process on NCCL (``torch.distributed.run``), which must end with finite losses.
 
-The table is printed and written to ``$OUT/gpu_check.md`` (and ``gpu_check.json``) when ``OUT`` (or ``--out``) is
-set. The exit status is 1 when any step failed. Targets (the GPU-check issue): DCGAN-64 bf16 + CUDA graphs
+The table is printed and written to ``$OUT/gpu_check.md`` (and ``gpu_check.json``; the CUDA tests' whole output
+to ``cuda_tests.log``) when ``OUT`` (or ``--out``) is set. The exit status is 1 when any step failed. Targets (the GPU-check issue): DCGAN-64 bf16 + CUDA graphs
 >= 50,000 img/s and >= 10x the reference loop; a CelebA-sized epoch <= 4 s; every CUDA test passes.
 """
 from __future__ import annotations
@@ -54,7 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "engine fp32": {"amp": "off", "channels_last": False, "compile": False},
     "engine bf16": {"amp": "bf16", "channels_last": False, "compile": False},
     "engine bf16 + channels_last": {"amp": "bf16", "channels_last": True, "compile": False},
-    "engine bf16 + CUDA graphs": {"amp": "bf16", "channels_last": True, "compile": "reduce-overhead"},
+    # NCHW: inductor fails on transposed convolutions in channels_last on CUDA (the Trainer turns it off there)
+    "engine bf16 + CUDA graphs": {"amp": "bf16", "channels_last": False, "compile": "reduce-overhead"},
 }
 
 
@@ -120,10 +124,13 @@ def _throughput_module() -> Any:
     return module
 
 
-def run_tests(report: Report, device: str, selection: list[str]) -> None:
-    """pytest over the CUDA tests (on a CPU they skip, which still checks that they import and collect)."""
+def run_tests(report: Report, device: str, selection: list[str], out: Path) -> None:
+    """pytest over the CUDA tests (on a CPU they skip, which still checks that they import and collect); the whole
+    output goes to ``out/cuda_tests.log``."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *selection],
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cuda_tests.log").write_text(result.stdout + result.stderr)
     summary = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
     report.figures["CUDA tests"] = summary
     print(result.stdout[-4000:], result.stderr[-2000:], flush=True)
@@ -203,8 +210,45 @@ def throughput(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
         print(f"{label}: {value:,.0f} img/s ({value / ref:.1f}x the reference)", flush=True)
 
 
+def profile_step(report: Report, device: Any, sizes: Sizes, out: Path) -> None:
+    """Step 3: where an eager bf16 engine step of step 2 spends its time: kernels per step and the GPU's busy time
+    (torch.profiler over one epoch after a warm-up epoch), against the wall time per step that step 2 measured.
+    A busy share far below 100 % says the host (Python, autograd, kernel launches) sets the pace, which CUDA graphs
+    remove; the host operations that take longest go to ``out/profile.txt``."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from facegen_utils import models as zoo
+    from facegen_utils.training import Trainer, TrainConfig
+
+    config = TrainConfig(objective="gan", batch_size=sizes.batch, lr=1e-4, device=str(device), sample_every=0,
+                         checkpoint_every=0, gpu_dataset="on", log_every=10_000, **VARIANTS["engine bf16"])
+    torch.manual_seed(0)
+    trainer = Trainer(zoo.build("dcgan", image_size=64, base_channels=sizes.base_channels),
+                      _faces_uint8(sizes.rendered, sizes.rendered), config)
+    trainer.fit(1)  # warm-up: cuDNN's algorithm search, allocator
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        trainer.fit(2)
+    steps = trainer.steps_per_epoch
+    averages = prof.key_averages()
+    launches = sum(e.count for e in averages if "LaunchKernel" in e.key)
+    device_us = sum(getattr(e, "self_device_time_total", 0) for e in averages
+                    if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA)
+    eager = next((r for r in report.rows if r["loop"] == "engine bf16"), None)
+    wall_ms = sizes.batch / eager["img_s"] * 1e3 if eager else float("nan")
+    if device.type == "cuda":
+        busy_ms = device_us / steps / 1e3
+        report.figures["eager bf16 step"] = (f"{wall_ms:.2f} ms wall (step 2), GPU busy {busy_ms:.2f} ms "
+                                             f"({busy_ms / wall_ms:.0%}), {launches / steps:.0f} kernel launches")
+    else:
+        report.figures["eager bf16 step"] = f"{wall_ms:.2f} ms wall (step 2); on a CPU the profile holds host operations"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile.txt").write_text(averages.table(sort_by="self_cpu_time_total", row_limit=25))
+
+
 def celeba_epoch(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
-    """Step 3: notebook 05's report setting for one epoch over a CelebA-sized GPU-resident set."""
+    """Step 4: notebook 05's report setting for one epoch over a CelebA-sized GPU-resident set."""
     import torch
 
     from facegen_utils import profiles
@@ -250,7 +294,7 @@ def celeba_epoch(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
 
 
 def ddp_smoke(report: Report, device: Any, out: Path) -> None:
-    """Step 4: one process under torchrun trains a tiny DCGAN (NCCL on a GPU, gloo on a CPU)."""
+    """Step 5: one process under torchrun trains a tiny DCGAN (NCCL on a GPU, gloo on a CPU)."""
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                              "--nproc_per_node", "1", str(Path(__file__).resolve()), "--ddp-worker",
                              "--device", device.type, "--out", str(out)],
@@ -273,10 +317,8 @@ def ddp_worker(device: str, out: Path) -> None:
     NCCL), so with one process this checks the backend and DDP itself, and that the engine runs under torchrun."""
     import torch
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
     from facegen_utils import losses, models
-    from facegen_utils.training import Trainer, TrainConfig
+    from facegen_utils.training import Trainer, TrainConfig, distributed
 
     where = torch.device(device, 0) if device == "cuda" else torch.device("cpu")
     if where.type == "cuda":
@@ -287,7 +329,7 @@ def ddp_worker(device: str, out: Path) -> None:
     if total.tolist() != [1.0] * 4:
         raise RuntimeError(f"all_reduce over one process gave {total.tolist()}")
     D = models.build("dcgan", image_size=16, base_channels=8).D.to(where)
-    ddp = DistributedDataParallel(D, device_ids=[0] if where.type == "cuda" else None)
+    ddp = distributed.ddp(D, where)  # the engine's own wrapper, as several processes would get it
     opt = torch.optim.Adam(ddp.parameters(), lr=1e-4)
     real, fake = torch.rand(8, 3, 16, 16, device=where) * 2 - 1, torch.rand(8, 3, 16, 16, device=where) * 2 - 1
     loss = losses.bce_d_loss(ddp(real), ddp(fake))
@@ -336,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (the dry run)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: the CPU dry run of every step")
     parser.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_check.md/.json (default $OUT)")
-    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: tests,throughput,celeba,ddp")
+    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp")
     parser.add_argument("--tests", default=None, help="pytest arguments instead of the CUDA tests (space-separated)")
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -358,9 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     tt = _throughput_module()
     if "tests" not in skip:
-        report.step("tests", lambda: run_tests(report, device.type, args.tests.split() if args.tests else CUDA_TESTS))
+        report.step("tests", lambda: run_tests(report, device.type, args.tests.split() if args.tests else CUDA_TESTS,
+                                               out))
     if "throughput" not in skip:
         report.step("throughput", lambda: throughput(report, device, sizes, tt))
+    if "profile" not in skip:
+        report.step("profile", lambda: profile_step(report, device, sizes, out))
     if "celeba" not in skip:
         report.step("celeba", lambda: celeba_epoch(report, device, sizes, tt))
     if "ddp" not in skip:

@@ -52,6 +52,7 @@ def test_compiled_training_on_the_gpu(faces, mode, name, objective):
     trainer = Trainer(models.build(name, image_size=32, **options), faces,
                       _config(amp="bf16", compile=mode, objective=objective, epochs=2))
     assert trainer._cuda_graphs is (mode == "reduce-overhead")
+    assert trainer.channels_last is False  # DCGAN's transposed convolutions and the MLP: NCHW under compile
     history = trainer.fit()
     columns = ["loss_D", "loss_G"]
     assert history[columns].dropna().map(math.isfinite).all().all()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -184,6 +185,22 @@ def test_channels_last_is_automatic_for_convolutional_models_on_the_cpu(tiny_fac
     assert not Trainer(tiny("mlp-wgan-gp"), tiny_faces, config(device="cpu", objective="wgan-gp")).channels_last
     with pytest.raises(ValueError, match="channels_last"):
         config(channels_last="yes")
+
+
+@pytest.mark.parametrize("asked", [None, True])
+def test_channels_last_is_off_for_transposed_convolutions_compiled_on_cuda(asked, caplog):
+    # the rule reads the config, the device and the networks only, so a stand-in shows the CUDA decision here
+    def decide(name, device, compile):
+        networks = tiny(name).modules()
+        stand_in = SimpleNamespace(config=config(channels_last=asked, compile=compile),
+                                   device=torch.device(device), _modules=networks)
+        return Trainer._use_channels_last(stand_in)
+
+    assert decide("dcgan", "cuda", "reduce-overhead") is False
+    assert ("ignored" in caplog.text) is (asked is True)
+    assert decide("dcgan", "cuda", False) is True  # not compiled: NHWC as asked or automatic
+    assert decide("dcgan", "cpu", True) is True    # inductor's CPU path is not affected
+    assert decide("mlp-wgan-gp", "cuda", True) is bool(asked)  # no convolutions: only when asked
 
 
 def test_real_and_fake_share_one_critic_pass_only_without_batch_norm(tiny_faces, monkeypatch):

@@ -101,7 +101,7 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
     np.random.set_state({"bit_generator": "MT19937",
-                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+                         "state": {"key": np_state["key"].cpu().numpy().astype(np.uint32), "pos": np_state["pos"]},
                          "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
     torch.set_rng_state(state["torch"].cpu())
     if device.type == "cuda" and "cuda" in state and len(state["cuda"]) == torch.cuda.device_count():

@@ -4,9 +4,10 @@
 process group (NCCL on GPUs, gloo on CPUs), wraps the networks in DistributedDataParallel (gradients are averaged
 across processes in every backward pass, so the weights stay identical), gives each rank its own share of every
 epoch, and lets rank 0 alone log, draw progress grids and write checkpoints. BatchNorm running statistics are
-buffers, not gradients: DDP copies rank 0's buffers to the others before every forward pass, and the engine
-broadcasts them once more at the end of each epoch so that all ranks hold the same state when rank 0 writes its
-checkpoint.
+buffers, not gradients: each rank updates its own during an epoch (training normalises with the batch's
+statistics, so the weights stay identical regardless), and the engine copies rank 0's to the others at the end of
+each epoch, so that all ranks hold the same state when rank 0 writes its checkpoint (see :func:`ddp` for why not at
+every forward pass).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["DistInfo", "from_environment", "init", "wrap", "barrier", "broadcast_buffers", "shutdown"]
+__all__ = ["DistInfo", "from_environment", "init", "ddp", "wrap", "barrier", "broadcast_buffers", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,21 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def ddp(module: nn.Module, device: torch.device) -> DistributedDataParallel:
+    """DistributedDataParallel around ``module``, its buffers left alone in the forward pass.
+
+    DDP's default copies rank 0's buffers into every rank at each forward call, in place. A discriminator called
+    twice before one backward pass (real images, then fakes) then finds its BatchNorm statistics changed under the
+    graph, which cuDNN's batch norm saved for the backward pass: autograd stops with "modified by an inplace
+    operation" on GPUs (the CPU kernel saves no statistics, so CPUs never showed it). The Trainer copies rank 0's
+    buffers once an epoch instead (:func:`broadcast_buffers`)."""
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False)
+
+
 def wrap(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
-    """The module itself, or DistributedDataParallel around it when several processes train."""
-    if not info.enabled:
-        return module
-    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    """The module itself, or DistributedDataParallel around it (:func:`ddp`) when several processes train."""
+    return ddp(module, device) if info.enabled else module
 
 
 def barrier(info: DistInfo) -> None:

@@ -152,11 +152,20 @@ class Trainer:
         """config.channels_last, or when None: on for networks with convolutions on the CPU and CUDA.
 
         oneDNN's CPU convolutions run ~10 % faster on NHWC tensors (DCGAN-64, benchmarks/README.md), tensor cores
-        want them; fully-connected networks gain nothing."""
+        want them; fully-connected networks gain nothing. Never for transposed convolutions compiled on a GPU:
+        inductor predicts the strides of their weight gradient wrongly for NHWC tensors and stops at the first
+        backward pass (pytorch/pytorch#171622; seen on an H200 with DCGAN-64), and NHWC gained nothing there
+        (benchmarks/README.md, scripts/gpu_check.py)."""
+        layers = [layer for module in self._modules.values() for layer in module.modules()]
+        if (self.config.compile and self.device.type == "cuda"
+                and any(isinstance(layer, nn.modules.conv._ConvTransposeNd) for layer in layers)):
+            if self.config.channels_last:
+                logger.warning("channels_last=True is ignored: torch.compile on CUDA fails on transposed "
+                               "convolutions in channels_last (pytorch/pytorch#171622); training in NCHW")
+            return False
         if self.config.channels_last is not None:
             return self.config.channels_last
-        convolutional = any(isinstance(layer, nn.modules.conv._ConvNd)
-                            for module in self._modules.values() for layer in module.modules())
+        convolutional = any(isinstance(layer, nn.modules.conv._ConvNd) for layer in layers)
         return convolutional and self.device.type in ("cpu", "cuda")
 
     def _plan_gemm_layers(self) -> list[nn.Module]:
