@@ -17,9 +17,9 @@ Steps, each timed, each failure recorded with the end of its traceback while the
    GPU-resident uint8 dataset in fp32, bf16, bf16 + channels_last and bf16 + ``compile="reduce-overhead"`` (CUDA
    graphs); warm-up excluded; img/s, the ratio to the reference and the share of the FLOP-bound limit (FLOPs of one
    step per image over the measured bf16 matrix-multiply rate);
-3. where an eager bf16 step of step 2 spends its time (torch.profiler over one epoch): kernel launches per step
-   and the GPU's busy time against step 2's wall time per step (the host operations that take longest go to
-   ``profile.txt``);
+3. where an eager bf16 step and a CUDA-graph step of step 2 spend their time (torch.profiler over one epoch):
+   launches per step and the GPU's busy time against step 2's wall time per step (the host operations that take
+   longest go to ``profile_eager.txt`` and ``profile_graphs.txt``);
 4. one epoch of notebook 05's report setting (DCGAN-64, batch 128, Adam 1e-4, BCE) on a CelebA-sized set of
    202,599 procedural faces at 64 px held on the GPU, with the fastest engine setting of step 2, after one warm-up
    epoch: the "CelebA epoch";
@@ -210,41 +210,47 @@ def throughput(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
         print(f"{label}: {value:,.0f} img/s ({value / ref:.1f}x the reference)", flush=True)
 
 
-def profile_step(report: Report, device: Any, sizes: Sizes, out: Path) -> None:
-    """Step 3: where an eager bf16 engine step of step 2 spends its time: kernels per step and the GPU's busy time
-    (torch.profiler over one epoch after a warm-up epoch), against the wall time per step that step 2 measured.
-    A busy share far below 100 % says the host (Python, autograd, kernel launches) sets the pace, which CUDA graphs
-    remove; the host operations that take longest go to ``out/profile.txt``."""
+def profile_step(report: Report, device: Any, sizes: Sizes, out: Path, label: str) -> None:
+    """Step 3: where an engine step of step 2 (``label``: eager bf16, or bf16 + CUDA graphs) spends its time:
+    kernels per step and the GPU's busy time (torch.profiler over one epoch after a warm-up epoch, which also
+    compiles), against the wall time per step that step 2 measured. A busy share far below 100 % says the host
+    (Python, autograd, kernel launches) sets the pace; the host operations that take longest go to
+    ``out/profile_<eager|graphs>.txt``."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     from facegen_utils import models as zoo
     from facegen_utils.training import Trainer, TrainConfig
 
+    settings = dict(VARIANTS[label])
+    if device.type != "cuda":
+        settings["compile"] = False
     config = TrainConfig(objective="gan", batch_size=sizes.batch, lr=1e-4, device=str(device), sample_every=0,
-                         checkpoint_every=0, gpu_dataset="on", log_every=10_000, **VARIANTS["engine bf16"])
+                         checkpoint_every=0, gpu_dataset="on", log_every=10_000, **settings)
     torch.manual_seed(0)
     trainer = Trainer(zoo.build("dcgan", image_size=64, base_channels=sizes.base_channels),
                       _faces_uint8(sizes.rendered, sizes.rendered), config)
-    trainer.fit(1)  # warm-up: cuDNN's algorithm search, allocator
+    trainer.fit(1)  # warm-up: compilation, cuDNN's algorithm search, the allocator
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         trainer.fit(2)
     steps = trainer.steps_per_epoch
     averages = prof.key_averages()
-    launches = sum(e.count for e in averages if "LaunchKernel" in e.key)
+    launches = sum(e.count for e in averages if "LaunchKernel" in e.key or "GraphLaunch" in e.key)
     device_us = sum(getattr(e, "self_device_time_total", 0) for e in averages
                     if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA)
-    eager = next((r for r in report.rows if r["loop"] == "engine bf16"), None)
-    wall_ms = sizes.batch / eager["img_s"] * 1e3 if eager else float("nan")
+    row = next((r for r in report.rows if r["loop"] == label), None)
+    wall_ms = sizes.batch / row["img_s"] * 1e3 if row else float("nan")
+    name = f"{label.removeprefix('engine ')} step"
     if device.type == "cuda":
         busy_ms = device_us / steps / 1e3
-        report.figures["eager bf16 step"] = (f"{wall_ms:.2f} ms wall (step 2), GPU busy {busy_ms:.2f} ms "
-                                             f"({busy_ms / wall_ms:.0%}), {launches / steps:.0f} kernel launches")
+        report.figures[name] = (f"{wall_ms:.2f} ms wall (step 2), GPU busy {busy_ms:.2f} ms ({busy_ms / wall_ms:.0%}), "
+                                f"{launches / steps:.0f} kernel or graph launches")
     else:
-        report.figures["eager bf16 step"] = f"{wall_ms:.2f} ms wall (step 2); on a CPU the profile holds host operations"
+        report.figures[name] = f"{wall_ms:.2f} ms wall (step 2); on a CPU the profile holds host operations"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "profile.txt").write_text(averages.table(sort_by="self_cpu_time_total", row_limit=25))
+    kind = "graphs" if settings["compile"] or "graphs" in label else "eager"
+    (out / f"profile_{kind}.txt").write_text(averages.table(sort_by="self_cpu_time_total", row_limit=25))
 
 
 def celeba_epoch(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
@@ -405,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" not in skip:
         report.step("throughput", lambda: throughput(report, device, sizes, tt))
     if "profile" not in skip:
-        report.step("profile", lambda: profile_step(report, device, sizes, out))
+        report.step("profile", lambda: profile_step(report, device, sizes, out, "engine bf16"))
+        report.step("profile graphs", lambda: profile_step(report, device, sizes, out, "engine bf16 + CUDA graphs"))
     if "celeba" not in skip:
         report.step("celeba", lambda: celeba_epoch(report, device, sizes, tt))
     if "ddp" not in skip:

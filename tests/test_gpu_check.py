@@ -24,15 +24,16 @@ def test_the_cpu_dry_run_goes_through_every_step(tmp_path):
     result = _run("--device", "cpu", "--tiny", out=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     found = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert found["failures"] == {} and set(found["seconds"]) == {"tests", "throughput", "profile", "celeba", "ddp"}
+    assert found["failures"] == {} and set(found["seconds"]) == {"tests", "throughput", "profile", "profile graphs", "celeba", "ddp"}
     loops = [row["loop"] for row in found["rows"]]
     assert loops[0].startswith("reference") and len(loops) == 5
     assert all(row["img_s"] > 0 and row["limit_share"] > 0 for row in found["rows"])
     assert "skipped" in found["figures"]["CUDA tests"]  # collected and skipped without a GPU
     assert found["figures"]["CelebA epoch seconds"] > 0
     assert "backend gloo" in found["figures"]["DDP, 1 process"]
-    assert "ms wall" in found["figures"]["eager bf16 step"]
-    assert "Self CPU" in (tmp_path / "profile.txt").read_text()  # the profiler's table of host operations
+    assert "ms wall" in found["figures"]["bf16 step"] and "ms wall" in found["figures"]["bf16 + CUDA graphs step"]
+    for kind in ("eager", "graphs"):  # the profiler's tables of host operations
+        assert "Self CPU" in (tmp_path / f"profile_{kind}.txt").read_text()
     assert "skipped" in (tmp_path / "cuda_tests.log").read_text()  # pytest's whole output is kept
     table = (tmp_path / "gpu_check.md").read_text()
     assert "| engine bf16 + channels_last |" in table and "every step passed" in table
