@@ -26,8 +26,9 @@ Steps, each timed, each failure recorded with the end of its traceback while the
 5. a short DDP run with one process on NCCL (``torch.distributed.run``), which must end with finite losses.
 
 The table is printed and written to ``$OUT/gpu_check.md`` (and ``gpu_check.json``; the CUDA tests' whole output
-to ``cuda_tests.log``) when ``OUT`` (or ``--out``) is set. The exit status is 1 when any step failed. Targets (the GPU-check issue): DCGAN-64 bf16 + CUDA graphs
->= 50,000 img/s and >= 10x the reference loop; a CelebA-sized epoch <= 4 s; every CUDA test passes.
+to ``cuda_tests.log``) when ``OUT`` (or ``--out``) is set. The exit status is 1 when any step failed. Targets (the
+GPU-check issue): DCGAN-64 bf16 + CUDA graphs >= 50,000 img/s and >= 10x the reference loop; a CelebA-sized epoch
+<= 4 s; every CUDA test passes.
 """
 from __future__ import annotations
 
@@ -175,12 +176,33 @@ def _faces_uint8(n: int, rendered: int, size: int = 64) -> Any:
     return faces.repeat(reps, 1, 1, 1)[:n] if reps > 1 else faces
 
 
+def _settings(label: str, device: Any) -> dict[str, Any]:
+    """The TrainConfig fields of the engine setting ``label``; not compiled on a CPU (inductor there takes minutes,
+    and the dry run only checks that every step runs)."""
+    settings = dict(VARIANTS[label])
+    if device.type != "cuda":
+        settings["compile"] = False
+    return settings
+
+
+def _dcgan_config(device: Any, sizes: Sizes, settings: dict[str, Any], *, log_every: int) -> Any:
+    """The engine's DCGAN-64 setting of steps 2 and 3: batch ``sizes.batch``, Adam 1e-4, BCE, data on the device."""
+    from facegen_utils.training import TrainConfig
+
+    return TrainConfig(objective="gan", batch_size=sizes.batch, lr=1e-4, device=str(device), sample_every=0,
+                       checkpoint_every=0, gpu_dataset="on", log_every=log_every, **settings)
+
+
+def _row(report: Report, label: str) -> dict[str, Any] | None:
+    """Step 2's row of the engine setting ``label`` (its CPU rows carry a note in brackets)."""
+    return next((r for r in report.rows if r["loop"].split(" (")[0] == label), None)
+
+
 def throughput(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
     """Step 2: the reference loop and the engine variants on DCGAN-64."""
     import torch
 
     from facegen_utils import models as zoo
-    from facegen_utils.training import TrainConfig
 
     family = tt.Family("dcgan-64", "dcgan", "gan", lr=1e-4, options={"base_channels": sizes.base_channels})
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,13 +219,11 @@ def throughput(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
     report.rows.append({"loop": "reference (tutorial loop, fp32, JPEGs)", "img_s": ref, "ratio": 1.0,
                         "limit_share": ref / limit})
     images = _faces_uint8(sizes.rendered, sizes.rendered)  # 64 steps per epoch at batch 128: few epoch ends
-    for label, settings in VARIANTS.items():
-        if device.type != "cuda" and settings["compile"]:  # inductor on a CPU takes minutes; the dry run skips it
-            settings = {**settings, "compile": False}
-            label += " (not compiled on the CPU)"
+    for name in VARIANTS:
+        settings = _settings(name, device)
+        label = name if settings["compile"] == VARIANTS[name]["compile"] else f"{name} (not compiled on the CPU)"
         torch.manual_seed(0)
-        config = TrainConfig(objective="gan", batch_size=sizes.batch, lr=1e-4, device=str(device), sample_every=0,
-                             checkpoint_every=0, gpu_dataset="on", log_every=50, **settings)
+        config = _dcgan_config(device, sizes, settings, log_every=50)
         value = _engine_rate(zoo.build("dcgan", image_size=64, base_channels=sizes.base_channels), images, config,
                              warmup=sizes.warmup, steps=sizes.steps, synchronize=tt.synchronize)
         report.rows.append({"loop": label, "img_s": value, "ratio": value / ref, "limit_share": value / limit})
@@ -220,13 +240,9 @@ def profile_step(report: Report, device: Any, sizes: Sizes, out: Path, label: st
     from torch.profiler import ProfilerActivity, profile
 
     from facegen_utils import models as zoo
-    from facegen_utils.training import Trainer, TrainConfig
+    from facegen_utils.training import Trainer
 
-    settings = dict(VARIANTS[label])
-    if device.type != "cuda":
-        settings["compile"] = False
-    config = TrainConfig(objective="gan", batch_size=sizes.batch, lr=1e-4, device=str(device), sample_every=0,
-                         checkpoint_every=0, gpu_dataset="on", log_every=10_000, **settings)
+    config = _dcgan_config(device, sizes, _settings(label, device), log_every=10_000)
     torch.manual_seed(0)
     trainer = Trainer(zoo.build("dcgan", image_size=64, base_channels=sizes.base_channels),
                       _faces_uint8(sizes.rendered, sizes.rendered), config)
@@ -239,17 +255,17 @@ def profile_step(report: Report, device: Any, sizes: Sizes, out: Path, label: st
     launches = sum(e.count for e in averages if "LaunchKernel" in e.key or "GraphLaunch" in e.key)
     device_us = sum(getattr(e, "self_device_time_total", 0) for e in averages
                     if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA)
-    row = next((r for r in report.rows if r["loop"] == label), None)
+    row = _row(report, label)
     wall_ms = sizes.batch / row["img_s"] * 1e3 if row else float("nan")
     name = f"{label.removeprefix('engine ')} step"
     if device.type == "cuda":
         busy_ms = device_us / steps / 1e3
-        report.figures[name] = (f"{wall_ms:.2f} ms wall (step 2), GPU busy {busy_ms:.2f} ms ({busy_ms / wall_ms:.0%}), "
-                                f"{launches / steps:.0f} kernel or graph launches")
+        report.figures[name] = (f"{wall_ms:.2f} ms wall (step 2), GPU busy {busy_ms:.2f} ms "
+                                f"({busy_ms / wall_ms:.0%}), {launches / steps:.0f} kernel or graph launches")
     else:
         report.figures[name] = f"{wall_ms:.2f} ms wall (step 2); on a CPU the profile holds host operations"
     out.mkdir(parents=True, exist_ok=True)
-    kind = "graphs" if settings["compile"] or "graphs" in label else "eager"
+    kind = "graphs" if VARIANTS[label]["compile"] else "eager"
     (out / f"profile_{kind}.txt").write_text(averages.table(sort_by="self_cpu_time_total", row_limit=25))
 
 
@@ -262,9 +278,7 @@ def celeba_epoch(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
 
     fastest = max((r for r in report.rows if r["loop"].startswith("engine")), key=lambda r: r["img_s"], default=None)
     label = fastest["loop"].split(" (")[0] if fastest else "engine bf16 + channels_last"
-    settings = dict(VARIANTS[label])
-    if device.type != "cuda":
-        settings["compile"] = False
+    settings = _settings(label, device)
     started = time.perf_counter()
     images = _faces_uint8(sizes.celeba, sizes.rendered)
     report.figures["CelebA-sized set"] = (f"{len(images):,} images at 64 px ({images.nbytes / 2**30:.2f} GiB uint8), "
@@ -323,6 +337,7 @@ def ddp_worker(device: str, out: Path) -> None:
     NCCL), so with one process this checks the backend and DDP itself, and that the engine runs under torchrun."""
     import torch
     import torch.distributed as dist
+
     from facegen_utils import losses, models
     from facegen_utils.training import Trainer, TrainConfig, distributed
 
@@ -384,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (the dry run)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: the CPU dry run of every step")
     parser.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_check.md/.json (default $OUT)")
-    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp")
     parser.add_argument("--tests", default=None, help="pytest arguments instead of the CUDA tests (space-separated)")
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

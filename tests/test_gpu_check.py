@@ -24,7 +24,8 @@ def test_the_cpu_dry_run_goes_through_every_step(tmp_path):
     result = _run("--device", "cpu", "--tiny", out=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     found = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert found["failures"] == {} and set(found["seconds"]) == {"tests", "throughput", "profile", "profile graphs", "celeba", "ddp"}
+    steps = {"tests", "throughput", "profile", "profile graphs", "celeba", "ddp"}
+    assert found["failures"] == {} and set(found["seconds"]) == steps
     loops = [row["loop"] for row in found["rows"]]
     assert loops[0].startswith("reference") and len(loops) == 5
     assert all(row["img_s"] > 0 and row["limit_share"] > 0 for row in found["rows"])
@@ -51,8 +52,8 @@ def test_without_a_gpu_the_real_run_says_how_to_dry_run(tmp_path):
 @pytest.mark.slow
 def test_a_failing_step_is_reported_and_fails_the_run(tmp_path):
     # tests only, pointed at a file that fails: the step is recorded, the exit status is 1
-    result = _run("--device", "cpu", "--tiny", "--skip", "throughput,profile,celeba,ddp", "--tests", "tests/no_such_file.py",
-                  out=tmp_path)
+    result = _run("--device", "cpu", "--tiny", "--skip", "throughput,profile,celeba,ddp",
+                  "--tests", "tests/no_such_file.py", out=tmp_path)
     assert result.returncode == 1
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert list(found["failures"]) == ["tests"] and "pytest exited" in found["failures"]["tests"]
