@@ -620,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  [{verdict(ratio >= 0.95)}] CPU: DCGAN-64 >= 0.95x the reference: {ratio:.2f}x{cpu}")
             print(f"  [{verdict(engine.wall >= 0.75 * limit)}] CPU: DCGAN-64 >= 75% of the FLOP limit: "
                   f"{100 * engine.wall / limit:.1f}% of {limit:.1f} img/s")
+    else:
+        print("  DCGAN-64 targets: not measured (dcgan-64 is not among --families)")
     if not gpu:
         print(f"  [{verdict(cold_ratio >= 1.5)}] CPU: MLP WGAN-GP on mixed-size JPEGs >= 1.5x the reference, whole "
               f"run of {mixed_epochs} epochs from a cold start: {cold_ratio:.2f}x")

@@ -1,6 +1,7 @@
 """Training engine: every objective trains on procedural tiny_faces, events, logs, EMA, data batches, bad settings."""
 from __future__ import annotations
 
+import contextlib
 import math
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ from facegen_utils import models
 from facegen_utils.datasets.procedural import SyntheticFaces
 from facegen_utils.device import resolve_device
 from facegen_utils.training import COLUMNS, EVENTS, NonFiniteLossError, Trainer, TrainConfig, load_generator
+from facegen_utils.training import objectives
 from facegen_utils.training.data import BatchSource
 
 SIZE = 16  # the image size of the conftest fixture tiny_faces
@@ -251,6 +253,55 @@ def test_compile_modes_reach_torch_compile(tiny_faces, monkeypatch, mode):
     assert calls == [None if mode is True else mode] * 3  # G, D, and D for the generator step
     assert trainer._cuda_graphs is False  # CUDA graphs are a GPU feature; on the CPU the mode only picks kernels
     assert trainer._gemm_layers == []  # the CPU's GEMM weight gradients stay out of compiled graphs
+
+
+def test_generated_images_reach_the_critic_in_the_real_batch_s_dtype_and_layout():
+    real = torch.rand(4, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    step = objectives.Step(real=real, phases=("D",), nets={}, plain={}, modules={}, latent_dim=2, prior=None,
+                           noise=torch.Generator(), autocast=contextlib.nullcontext)
+    fake = torch.rand(4, 3, 8, 8, dtype=torch.bfloat16, requires_grad=True)
+    seen = step.like_real(fake)
+    assert seen.dtype == torch.float32 and seen.is_contiguous(memory_format=torch.channels_last)
+    seen.sum().backward()  # the generator still gets its gradient through the conversion
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    step.real = torch.rand(4, 3, 8, 8)  # an NCHW batch turns a channels_last fake back into NCHW
+    assert step.like_real(fake.detach().contiguous(memory_format=torch.channels_last)).is_contiguous()
+
+
+def test_compiled_networks_trace_once_per_kind_of_input_and_a_fifth_gan_still_compiles(tiny_faces, monkeypatch):
+    """Under autocast the generator returns bf16 and the batch is float32: the critic must still see one dtype. Every
+    critic shares one forward function, whose traces torch.compile counts together (8 by default): the fifth GAN
+    of a process must not fall back to eager mode."""
+    from torch._dynamo import config as dynamo_config
+    from torch._dynamo.utils import counters
+
+    seen: list[torch.dtype] = []
+
+    def record(graph, example_inputs):  # a torch.compile backend that notes the image inputs and runs eagerly
+        seen.extend(t.dtype for t in example_inputs if isinstance(t, torch.Tensor) and t.dim() == 4)
+        return graph.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda module, mode=None: real_compile(module, backend=record))
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
+    torch._dynamo.reset()
+    runs = [("keras-gan", "gan", TINY["keras-gan"]), ("keras-wgan", "wgan-clip", TINY["keras-wgan"]),
+            ("mlp-wgan-gp", "wgan-gp", TINY["mlp-wgan-gp"]), ("dcgan", "gan", TINY["dcgan"]),
+            ("dcgan", "gan", {"base_channels": 12})]  # other shapes: new traces of the same functions
+    traced = []
+    try:
+        for name, objective, options in runs:
+            before = counters["frames"]["total"]
+            m = models.build(name, image_size=SIZE, latent_dim=8, **options)
+            Trainer(m, tiny_faces, config(compile=True, amp="bf16", objective=objective)).fit()
+            traced.append(counters["frames"]["total"] - before)
+    finally:
+        torch._dynamo.reset()
+    assert dynamo_config.recompile_limit == 64
+    assert set(seen) == {torch.float32}, seen  # the images each traced frame takes: float32 only
+    # G once, the critic for images without and with gradients (once for both where it scores them in one pass);
+    # the last, fifth GAN too (with the default limit its critic would run uncompiled)
+    assert all(2 <= n <= 3 for n in traced), traced
 
 
 def test_bad_settings_are_named(tiny_faces):

@@ -46,6 +46,21 @@ COLUMNS = {name: list(objectives.get(name).columns) for name in objectives.names
 
 _NOISE_STREAM = 1  # derive_seed stream of the per-iteration latents (stream 0 orders the data)
 _FUSED_ADAM_DEVICES = ("cuda", "cpu")  # devices whose Adam runs the fused (single-kernel) implementation
+# torch.compile traces a function again for each new kind of input and stops compiling it after
+# torch._dynamo.config.recompile_limit traces (8), counted per function, not per network. Every generator and every
+# critic of the package shares one forward function (models._common), and a critic needs two traces (images without
+# and with gradients), so a kernel that trains a fifth GAN would fall back to eager mode. The Trainer raises the limit
+# to this many when it compiles.
+_RECOMPILE_LIMIT = 64
+
+
+def _raise_recompile_limit(limit: int) -> None:
+    """Let torch.compile trace each function up to ``limit`` times (never lowers a higher setting)."""
+    from torch._dynamo import config as dynamo_config
+
+    name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"  # torch < 2.7
+    if getattr(dynamo_config, name) < limit:
+        setattr(dynamo_config, name, limit)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -201,6 +216,9 @@ class Trainer:
         mode = self.config.compile if isinstance(self.config.compile, str) else None
         # "reduce-overhead"/"max-autotune" replay CUDA graphs; each iteration then tells torch where a step begins
         self._cuda_graphs = mode in ("reduce-overhead", "max-autotune") and self.device.type == "cuda"
+
+        if self.config.compile:
+            _raise_recompile_limit(_RECOMPILE_LIMIT)
 
         def compiled(module: nn.Module) -> nn.Module:
             return torch.compile(module, mode=mode) if self.config.compile else module

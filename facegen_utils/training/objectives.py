@@ -54,6 +54,18 @@ class Step:
     scratch: dict[str, Any] = field(default_factory=dict)  # what one phase leaves for the next
     labels: torch.Tensor | None = None          # the real batch's label rows (conditional objectives), (N, A)
 
+    def like_real(self, images: torch.Tensor) -> torch.Tensor:
+        """Generated images in the real batch's dtype and memory layout, so the critic always sees one kind of input.
+
+        Under autocast the generator returns bf16/fp16 images while the batch is float32, and a channels_last batch
+        meets a generator that may end in NCHW: a compiled critic would then be traced again for each kind (and
+        torch.compile stops compiling a function after 8 traces). The critic's first layer casts to the autocast
+        type itself, so its arithmetic does not change."""
+        real = self.real
+        layout = (torch.channels_last if real.dim() == 4 and not real.is_contiguous()
+                  and real.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+        return images.to(dtype=real.dtype, memory_format=layout)
+
     @property
     def told(self) -> tuple[torch.Tensor, ...]:
         """The extra arguments of a conditional pair's networks: (labels,), or () without labels."""
@@ -153,7 +165,7 @@ class _Adversarial(Objective):
         real, told = step.real, step.told  # a conditional pair also sees the batch's labels
         z = step.prior.sample(real.shape[0], step.latent_dim, generator=step.noise, device=real.device)
         with step.autocast(), torch.set_grad_enabled("G" in step.phases):
-            fake = step.scratch["fake"] = step.nets["G"](z, *told)
+            fake = step.scratch["fake"] = step.like_real(step.nets["G"](z, *told))
         with step.autocast():
             if self.joint:  # one pass over twice the batch: each weight matrix is read once, not twice
                 both = () if not told else (torch.cat([step.labels, step.labels]),)
