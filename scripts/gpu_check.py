@@ -23,7 +23,10 @@ Steps, each timed, each failure recorded with the end of its traceback while the
 4. one epoch of notebook 05's report setting (DCGAN-64, batch 128, Adam 1e-4, BCE) on a CelebA-sized set of
    202,599 procedural faces at 64 px held on the GPU, with the fastest engine setting of step 2, after one warm-up
    epoch: the "CelebA epoch";
-5. a short DDP run with one process on NCCL (``torch.distributed.run``), which must end with finite losses.
+5. a short DDP run with one process on NCCL (``torch.distributed.run``), which must end with finite losses;
+6. every notebook's model in its quick setting (GANs, VAE, diffusion U-Net, conditional pair) trained for two
+   epochs with bf16 + torch.compile and scored by ``metrics.evaluate`` on the GPU; a shipped generator's precision
+   and coverage on the GPU and on the CPU must agree within 0.02.
 
 The table is printed and written to ``$OUT/gpu_check.md`` (and ``gpu_check.json``; the CUDA tests' whole output
 to ``cuda_tests.log``) when ``OUT`` (or ``--out``) is set. The exit status is 1 when any step failed. Targets (the
@@ -75,10 +78,14 @@ class Sizes:
     celeba: int = CELEBA_IMAGES
     rendered: int = 8192  # distinct procedural faces, repeated up to ``celeba``
     base_channels: int = 64
+    notebook_profile: str = "quick"  # step 6: the notebooks' setting the models are trained in
+    notebook_images: int = 1024      # step 6: images each notebook model trains on (two epochs)
+    scored: int = 500            # step 6: samples metrics.evaluate scores
 
     @classmethod
     def tiny(cls) -> "Sizes":
-        return cls(batch=8, warmup=1, steps=2, reference_steps=2, jpegs=32, celeba=64, rendered=32, base_channels=8)
+        return cls(batch=8, warmup=1, steps=2, reference_steps=2, jpegs=32, celeba=64, rendered=32, base_channels=8,
+                   notebook_profile="smoke", notebook_images=64, scored=32)
 
 
 @dataclass
@@ -369,6 +376,59 @@ def ddp_worker(device: str, out: Path) -> None:
     dist.destroy_process_group()
 
 
+NOTEBOOK_METRICS = ("fid", "precision_recall", "density_coverage")
+
+
+def notebook_models(report: Report, device: Any, sizes: Sizes) -> None:
+    """Step 6: each notebook's model in its quick setting (smoke in the dry run), one per shipped plan's notebook
+    and variant (the GANs, the VAE, the diffusion U-Net, the conditional pair), trains two epochs on
+    ``sizes.notebook_images`` procedural images with bf16 autocast and torch.compile, and ``metrics.evaluate``
+    scores its samples on the device; then one shipped generator (05-gan) is scored on the device and on the CPU,
+    which must agree."""
+    import torch
+
+    from facegen_utils import metrics, pretrained, profiles
+    from facegen_utils.training import Trainer
+
+    cuda = device.type == "cuda"
+    done = []
+    for notebook, variant in dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()):
+        started = time.perf_counter()
+        run = profiles.get(notebook, sizes.notebook_profile, variant=variant,
+                           limit=sizes.notebook_images).spec.replace(
+            epochs=2, device=str(device), amp="bf16" if cuda else "off", compile=cuda, sample_every=0,
+            checkpoint_every=0, out_dir=None)
+        data = run.load_dataset()
+        torch.manual_seed(0)
+        trainer = Trainer(run.build_models(), data, run.train, data_spec=run.data)
+        history = trainer.fit()
+        losses = history.drop(columns=["epoch", "step"]).dropna(how="all")
+        if not losses.map(lambda v: v != v or math.isfinite(v)).all().all():
+            raise RuntimeError(f"{notebook}/{variant}: non-finite losses on {device}: {losses.tail(3)}")
+        row = metrics.evaluate(trainer, data, metrics=NOTEBOOK_METRICS, n=min(sizes.scored, len(data)),
+                               prior=run.train.prior, device=device).iloc[0]
+        values = {c: float(row[c]) for c in ("precision", "coverage", "fid")}
+        if not all(math.isfinite(v) for v in values.values()) or not 0 <= values["coverage"] <= 1:
+            raise RuntimeError(f"{notebook}/{variant}: metrics on {device} read {values}")
+        done.append(f"{notebook}/{variant} {run.model.name} {time.perf_counter() - started:.0f} s")
+        print(f"{notebook}/{variant}: {trainer.step} steps, metrics {values}", flush=True)
+    report.figures["notebook models"] = (f"{len(done)} trained 2 epochs (bf16 + compile on a GPU) and scored on "
+                                         f"{device.type}: " + ", ".join(done))
+    shipped = pretrained.load("05-gan")
+    run = pretrained.spec("05-gan")
+    ref_data = run.load_dataset()
+    scores = {}
+    for where in dict.fromkeys([device, torch.device("cpu")]):
+        shipped.G.to(where)
+        row = metrics.evaluate(shipped, ref_data, metrics=("precision_recall", "density_coverage"),
+                               n=sizes.scored, prior=run.train.prior, seed=2, device=where).iloc[0]
+        scores[where.type] = {c: round(float(row[c]), 3) for c in ("precision", "coverage")}
+    gap = max(abs(scores[device.type][c] - scores["cpu"][c]) for c in ("precision", "coverage"))
+    report.figures["05-gan scored on the device and the CPU"] = f"{scores} (largest difference {gap:.3f})"
+    if gap > 0.02:
+        raise RuntimeError(f"05-gan's metrics differ between {device} and the CPU by {gap:.3f}: {scores}")
+
+
 def describe(device: Any) -> str:
     """The machine in one line."""
     import torch
@@ -400,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: the CPU dry run of every step")
     parser.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_check.md/.json (default $OUT)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp")
+                        help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp,notebooks")
     parser.add_argument("--tests", default=None, help="pytest arguments instead of the CUDA tests (space-separated)")
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -433,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         report.step("celeba", lambda: celeba_epoch(report, device, sizes, tt))
     if "ddp" not in skip:
         report.step("ddp", lambda: ddp_smoke(report, device, out))
+    if "notebooks" not in skip:
+        report.step("notebooks", lambda: notebook_models(report, device, sizes))
     verdicts(report, device)
     text = report.markdown()
     print(text, flush=True)

@@ -24,7 +24,7 @@ def test_the_cpu_dry_run_goes_through_every_step(tmp_path):
     result = _run("--device", "cpu", "--tiny", out=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     found = json.loads((tmp_path / "gpu_check.json").read_text())
-    steps = {"tests", "throughput", "profile", "profile graphs", "celeba", "ddp"}
+    steps = {"tests", "throughput", "profile", "profile graphs", "celeba", "ddp", "notebooks"}
     assert found["failures"] == {} and set(found["seconds"]) == steps
     loops = [row["loop"] for row in found["rows"]]
     assert loops[0].startswith("reference") and len(loops) == 5
@@ -32,6 +32,9 @@ def test_the_cpu_dry_run_goes_through_every_step(tmp_path):
     assert "skipped" in found["figures"]["CUDA tests"]  # collected and skipped without a GPU
     assert found["figures"]["CelebA epoch seconds"] > 0
     assert "backend gloo" in found["figures"]["DDP, 1 process"]
+    trained = found["figures"]["notebook models"]  # one model per notebook setting, diffusion and conditional too
+    assert trained.startswith("10 trained") and "06/ddpm ddpm-unet" in trained and "07/projection cdcgan" in trained
+    assert "largest difference 0.000" in found["figures"]["05-gan scored on the device and the CPU"]
     assert "ms wall" in found["figures"]["bf16 step"] and "ms wall" in found["figures"]["bf16 + CUDA graphs step"]
     for kind in ("eager", "graphs"):  # the profiler's tables of host operations
         assert "Self CPU" in (tmp_path / f"profile_{kind}.txt").read_text()
@@ -52,7 +55,7 @@ def test_without_a_gpu_the_real_run_says_how_to_dry_run(tmp_path):
 @pytest.mark.slow
 def test_a_failing_step_is_reported_and_fails_the_run(tmp_path):
     # tests only, pointed at a file that fails: the step is recorded, the exit status is 1
-    result = _run("--device", "cpu", "--tiny", "--skip", "throughput,profile,celeba,ddp",
+    result = _run("--device", "cpu", "--tiny", "--skip", "throughput,profile,celeba,ddp,notebooks",
                   "--tests", "tests/no_such_file.py", out=tmp_path)
     assert result.returncode == 1
     found = json.loads((tmp_path / "gpu_check.json").read_text())
