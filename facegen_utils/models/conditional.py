@@ -48,6 +48,8 @@ def _check_labels(labels: torch.Tensor, sizes: Sequence[int], *, free: bool) -> 
         raise ValueError(f"labels must be an integer tensor (N, {len(sizes)}), one value index per attribute, got "
                          f"{labels.dtype} {tuple(labels.shape)}; facegen_utils.conditioning.Conditions.labels "
                          f"makes them.")
+    if torch.compiler.is_compiling():  # the value check would break the graph and wait for the GPU at every call;
+        return labels.long()             # the engine's labels come from Conditions, which checked them once
     low = -1 if free else 0
     sizes_t = torch.tensor(list(sizes), device=labels.device)
     if bool(((labels < low) | (labels >= sizes_t)).any()):
