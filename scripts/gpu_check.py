@@ -3,7 +3,7 @@
 Run on the GPU machine from the repository root (its ``python3`` holds torch, torchvision, pandas, matplotlib, tqdm
 and pytest; nothing is installed)::
 
-    PYTHONPATH=. python3 scripts/gpu_check.py            # about 5 minutes on one H100/H200; writes $OUT/gpu_check.md
+    PYTHONPATH=. python3 scripts/gpu_check.py            # 7-8 minutes on one H200 (4 without step 6); $OUT/gpu_check.md
 
 and its dry run on a CPU (what tests/test_gpu_check.py runs, so the script cannot rot)::
 
