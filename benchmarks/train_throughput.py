@@ -4,7 +4,8 @@ For each model family (DCGAN-64 of reports 003/004, the Keras-style GAN, WGAN wi
 report 000, the MLP WGAN-GP of report 001 and the MLP GAN of report 002) this script trains
 
 - the engine: ``facegen_utils.training.Trainer`` on ``datasets.get("folder", ...)`` (decoded once into the uint8
-  cache, converted to float on the device; on CUDA with bf16 autocast, channels_last and torch.compile), and
+  cache, converted to float on the device; on CUDA with bf16 autocast, torch.compile and channels_last where the
+  Trainer picks it), and
 - a reference loop written the way the PyTorch DCGAN tutorial writes it: ``torchvision.datasets.ImageFolder`` with
   ``Resize``/``CenterCrop``/``ToTensor``/``Normalize`` decoding every JPEG in every epoch through a ``DataLoader``
   (2 workers, as in the tutorial), ``nn.BCELoss`` on a ``Sigmoid`` output, the default memory format and float32,
@@ -538,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batch {batch}, warmup {warmup} + {steps} timed iterations (reference {ref_steps}), best of {repeats} "
           f"alternating runs, {args.workers} DataLoader workers for the reference")
     if gpu:
-        print(f"engine: bf16 autocast, channels_last, GPU-resident data, torch.compile "
+        print(f"engine: bf16 autocast, channels_last where the Trainer picks it (not for transposed convolutions "
+              f"under compile), GPU-resident data, torch.compile "
               f"{features['compile'] if features['compile'] else 'off'}")
     else:
         print(f"engine: GEMM weight gradients for small convolutions (cpu_gemm_grad) "
