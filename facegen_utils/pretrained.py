@@ -242,7 +242,7 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     ``epochs`` replaces the plan's (a short run for tests); the manifest records what was run.
     """
     from facegen_utils.training import Trainer
-    from facegen_utils.training.checkpoint import atomic_write
+    from facegen_utils.training.checkpoint import save
 
     plan = _check_name(name)
     if threads:
@@ -259,7 +259,8 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     module.eval()
     half = {k: (v.half() if v.is_floating_point() else v).clone() for k, v in module.state_dict().items()}
     weights, info_path = _paths(name, folder)
-    atomic_write(weights, lambda tmp: torch.save(half, tmp))
+    save(half, weights)  # through a file object: the archive's inner folder is "archive", not the temporary file's
+    #                      name, so the same weights always give the same bytes and sha256
     info = {
         "name": name, "notebook": plan.notebook, "variant": plan.variant,
         "command": rebuild_command(name) + (f" --threads {threads}" if threads not in (1, None) else "")

@@ -18,7 +18,7 @@ from facegen_utils.metrics.attributes import (attribute_heads, attribute_match, 
                                               predict_attributes)
 from facegen_utils.metrics.features import Features, extract_features, images_from, resolve_features
 from facegen_utils.metrics.result import SYNTHETIC, MetricResult, features_note
-from facegen_utils.metrics.scores import (_GATE_K, _collapse_check, density_coverage, fid, kid,
+from facegen_utils.metrics.scores import (COLLAPSE_GATE_K, collapse_verdict, density_coverage, fid, kid,
                                           precision_recall)
 from facegen_utils.noise import parse
 from facegen_utils.tensors import eval_mode
@@ -119,7 +119,7 @@ def _kid(x: MetricInputs) -> dict[str, Any]:
 
 
 def _knn_precision_recall(x: MetricInputs) -> tuple[MetricResult, MetricResult]:
-    return x.once("precision_recall", lambda: precision_recall(x.real, x.fake, k=_GATE_K))
+    return x.once("precision_recall", lambda: precision_recall(x.real, x.fake, k=COLLAPSE_GATE_K))
 
 
 def _knn_density_coverage(x: MetricInputs) -> tuple[MetricResult, MetricResult]:
@@ -140,8 +140,8 @@ def _density_coverage(x: MetricInputs) -> dict[str, Any]:
 
 @register("mode_collapse", ["diversity", "diversity_ratio", "duplicate_share", "collapsed"])
 def _mode_collapse(x: MetricInputs) -> dict[str, Any]:
-    check = _collapse_check(x.real, x.fake, _knn_precision_recall(x)[0].value, coverage=_knn_density_coverage(x)[1],
-                            seed=x.seed)
+    check = collapse_verdict(x.real, x.fake, _knn_precision_recall(x)[0].value,
+                             coverage=_knn_density_coverage(x)[1], seed=x.seed)
     return {"diversity": check["diversity_fake"], **check}
 
 

@@ -33,7 +33,7 @@ from facegen_utils.metrics.result import PIXELS, MetricResult
 from facegen_utils.tensors import to_unit
 
 __all__ = ["pair_features", "fid", "kid", "precision_recall", "density_coverage", "diversity", "duplicate_share",
-           "collapse_check", "mode_collapse_report", "frechet_distance"]
+           "collapse_check", "collapse_verdict", "COLLAPSE_GATE_K", "mode_collapse_report", "frechet_distance"]
 
 _CHUNK = 1024
 _MIN_SPREAD = 0.1  # the smallest unit of the duplicate test, as a share of the real images' mean pairwise distance
@@ -243,7 +243,7 @@ def _duplicates(fr: Features, ff: Features, *, quantile: float, seed: int) -> tu
     return float((fake_nn <= threshold).double().mean()), threshold
 
 
-_GATE_K = 3  # the k of the k-NN precision that decides whether low coverage can mean collapse
+COLLAPSE_GATE_K = 3  # the k of the k-NN precision that decides whether low coverage can mean collapse
 
 
 def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range: Sequence[float] = (-1.0, 1.0),
@@ -271,17 +271,18 @@ def collapse_check(real: Any, fake: Any, *, features: str = "auto", value_range:
     25 quick epochs: 64 % near-duplicates, coverage 0.64).
     """
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
-    return _collapse_check(fr, ff, precision_recall(fr, ff, k=_GATE_K)[0].value, quantile=quantile,
-                           duplicate_limit=duplicate_limit, coverage_limit=coverage_limit, k=k,
-                           precision_floor=precision_floor, covered=covered, max_samples=max_samples, seed=seed)
+    return collapse_verdict(fr, ff, precision_recall(fr, ff, k=COLLAPSE_GATE_K)[0].value, quantile=quantile,
+                            duplicate_limit=duplicate_limit, coverage_limit=coverage_limit, k=k,
+                            precision_floor=precision_floor, covered=covered, max_samples=max_samples, seed=seed)
 
 
-def _collapse_check(fr: Features, ff: Features, fidelity: float, *, coverage: MetricResult | None = None,
-                    quantile: float = 0.01, duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
-                    precision_floor: float = 0.5, covered: float = 0.5, max_samples: int = 2000,
-                    seed: int = 0) -> dict[str, Any]:
-    """:func:`collapse_check` on features, given their k-NN precision (k = 3) ``fidelity`` and, when already
-    computed, their ``coverage`` with ``k``."""
+def collapse_verdict(fr: Features, ff: Features, fidelity: float, *, coverage: MetricResult | None = None,
+                     quantile: float = 0.01, duplicate_limit: float = 0.25, coverage_limit: float = 0.1, k: int = 5,
+                     precision_floor: float = 0.5, covered: float = 0.5, max_samples: int = 2000,
+                     seed: int = 0) -> dict[str, Any]:
+    """:func:`collapse_check` on features already extracted, given their k-NN precision with k =
+    :data:`COLLAPSE_GATE_K` (``fidelity``) and, when already computed, their ``coverage`` with ``k`` (what
+    ``metrics.evaluate`` reuses from its precision and coverage columns)."""
     div_real = _mean_pairwise(_subset(fr.values, max_samples, seed))
     div_fake = _mean_pairwise(_subset(ff.values, max_samples, seed))
     ratio = div_fake / div_real if div_real > 0 else float("nan")
@@ -314,7 +315,7 @@ def mode_collapse_report(real: Any, fake: Any, *, features: str = "auto", value_
     """:func:`collapse_check` (``**check``: its limits, ``seed``...) with the k-NN :func:`precision_recall`."""
     fr, ff = pair_features(real, fake, features=features, value_range=value_range, batch_size=batch_size, device=device)
     precision, recall = precision_recall(fr, ff, k=k)
-    fidelity = precision.value if k == _GATE_K else precision_recall(fr, ff, k=_GATE_K)[0].value
-    report = _collapse_check(fr, ff, fidelity, **check)
+    fidelity = precision.value if k == COLLAPSE_GATE_K else precision_recall(fr, ff, k=COLLAPSE_GATE_K)[0].value
+    report = collapse_verdict(fr, ff, fidelity, **check)
     verdict = {key: report.pop(key) for key in ("collapsed", "reason")}
     return {**report, "precision": precision.value, "recall": recall.value, **verdict}
