@@ -399,12 +399,8 @@ def notebook_models(report: Report, device: Any, sizes: Sizes) -> None:
             epochs=2, device=str(device), amp="bf16" if cuda else "off", compile=cuda, sample_every=0,
             checkpoint_every=0, out_dir=None)
         data = run.load_dataset()
-        torch.manual_seed(0)
-        trainer = Trainer(run.build_models(), data, run.train, data_spec=run.data)
-        history = trainer.fit()
-        losses = history.drop(columns=["epoch", "step"]).dropna(how="all")
-        if not losses.map(lambda v: v != v or math.isfinite(v)).all().all():
-            raise RuntimeError(f"{notebook}/{variant}: non-finite losses on {device}: {losses.tail(3)}")
+        trainer = Trainer.from_spec(run, data)  # a non-finite loss stops fit() with NonFiniteLossError
+        trainer.fit()
         row = metrics.evaluate(trainer, data, metrics=NOTEBOOK_METRICS, n=min(sizes.scored, len(data)),
                                prior=run.train.prior, device=device).iloc[0]
         values = {c: float(row[c]) for c in ("precision", "coverage", "fid")}
