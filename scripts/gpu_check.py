@@ -379,12 +379,13 @@ def ddp_worker(device: str, out: Path) -> None:
 NOTEBOOK_METRICS = ("fid", "precision_recall", "density_coverage")
 
 
-def notebook_models(report: Report, device: Any, sizes: Sizes) -> None:
+def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | None = None) -> None:
     """Step 6: each notebook's model in its quick setting (smoke in the dry run), one per shipped plan's notebook
     and variant (the GANs, the VAE, the diffusion U-Net, the conditional pair), trains two epochs on
     ``sizes.notebook_images`` procedural images with bf16 autocast and torch.compile, and ``metrics.evaluate``
     scores its samples on the device; then one shipped generator (05-gan) is scored on the device and on the CPU,
-    which must agree."""
+    which must agree. ``only``: the notebooks to train (e.g. ``{"07"}``; default every one); the comparison always
+    runs."""
     import torch
 
     from facegen_utils import metrics, pretrained, profiles
@@ -392,7 +393,14 @@ def notebook_models(report: Report, device: Any, sizes: Sizes) -> None:
 
     cuda = device.type == "cuda"
     done = []
-    for notebook, variant in dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()):
+    settings = list(dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()))
+    if only:
+        unknown = only - {notebook[:2] for notebook, _ in settings}
+        if unknown:
+            raise ValueError(f"--notebooks {','.join(sorted(unknown))}: no such notebook; choose from "
+                             f"{', '.join(sorted({n[:2] for n, _ in settings}))}")
+        settings = [(notebook, variant) for notebook, variant in settings if notebook[:2] in only]
+    for notebook, variant in settings:
         started = time.perf_counter()
         run = profiles.get(notebook, sizes.notebook_profile, variant=variant,
                            limit=sizes.notebook_images).spec.replace(
@@ -457,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_check.md/.json (default $OUT)")
     parser.add_argument("--skip", default="",
                         help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp,notebooks")
+    parser.add_argument("--notebooks", default="",
+                        help="step 6: comma-separated notebook numbers to train (e.g. 06,07; default every one)")
     parser.add_argument("--tests", default=None, help="pytest arguments instead of the CUDA tests (space-separated)")
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -490,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     if "ddp" not in skip:
         report.step("ddp", lambda: ddp_smoke(report, device, out))
     if "notebooks" not in skip:
-        report.step("notebooks", lambda: notebook_models(report, device, sizes))
+        only = {n.strip().zfill(2) for n in args.notebooks.split(",") if n.strip()}
+        report.step("notebooks", lambda: notebook_models(report, device, sizes, only or None))
     verdicts(report, device)
     text = report.markdown()
     print(text, flush=True)

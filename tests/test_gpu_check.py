@@ -61,3 +61,18 @@ def test_a_failing_step_is_reported_and_fails_the_run(tmp_path):
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert list(found["failures"]) == ["tests"] and "pytest exited" in found["failures"]["tests"]
     assert "FAILED: tests" in (tmp_path / "gpu_check.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_notebooks_step_trains_only_the_notebooks_asked_for_and_names_an_unknown_one(tmp_path):
+    result = _run("--device", "cpu", "--tiny", "--skip", "tests,throughput,profile,celeba,ddp", "--notebooks", "7",
+                  out=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    found = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert found["figures"]["notebook models"].startswith("1 trained") and "07/projection" in found["figures"][
+        "notebook models"]
+    assert "05-gan scored on the device and the CPU" in found["figures"]  # the comparison always runs
+    result = _run("--device", "cpu", "--tiny", "--skip", "tests,throughput,profile,celeba,ddp", "--notebooks", "09",
+                  out=tmp_path)
+    found = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert result.returncode == 1 and "--notebooks 09" in found["failures"]["notebooks"]
