@@ -534,6 +534,11 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         families = tuple(f for f in FAMILIES if f.label in wanted)
+    mixed_batch = min(batch, 64)
+    if mixed_n < mixed_batch:
+        print(f"--mixed-images {mixed_n} is fewer than one batch of the mixed-size run ({mixed_batch}); "
+              f"use at least {mixed_batch}", file=sys.stderr)
+        return 2
 
     print(f"device: {describe_machine(device)}")
     print(f"batch {batch}, warmup {warmup} + {steps} timed iterations (reference {ref_steps}), best of {repeats} "
@@ -591,7 +596,6 @@ def main(argv: list[str] | None = None) -> int:
         mixed_folder = write_faces(tmp_path / "mixed", mixed_n, size=256, mixed=True, seed=1)
         print(f"\nreport 001's MLP WGAN-GP on {mixed_n} mixed-size JPEGs (180-720 x 220-900 px), batch "
               f"{min(batch, 64)}, {mixed_epochs} epochs from a cold start (fresh cache):")
-        mixed_batch = min(batch, 64)
         eng = run_mixed_engine(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,
                                features=features)
         ref = run_mixed_reference(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,

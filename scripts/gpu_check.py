@@ -387,6 +387,7 @@ def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | 
     which must agree. ``only``: the notebooks to train (e.g. ``{"07"}``; default every one); the comparison always
     runs."""
     import torch
+    from torch._dynamo.utils import counters
 
     from facegen_utils import metrics, pretrained, profiles
     from facegen_utils.training import Trainer
@@ -408,14 +409,17 @@ def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | 
             checkpoint_every=0, out_dir=None)
         data = run.load_dataset()
         trainer = Trainer.from_spec(run, data)  # a non-finite loss stops fit() with NonFiniteLossError
+        counters.clear()
         trainer.fit()
+        breaks = sum(counters["graph_break"].values())  # where torch.compile split a network's graph
         row = metrics.evaluate(trainer, data, metrics=NOTEBOOK_METRICS, n=min(sizes.scored, len(data)),
                                prior=run.train.prior, device=device).iloc[0]
         values = {c: float(row[c]) for c in ("precision", "coverage", "fid")}
         if not all(math.isfinite(v) for v in values.values()) or not 0 <= values["coverage"] <= 1:
             raise RuntimeError(f"{notebook}/{variant}: metrics on {device} read {values}")
-        done.append(f"{notebook}/{variant} {run.model.name} {time.perf_counter() - started:.0f} s")
-        print(f"{notebook}/{variant}: {trainer.step} steps, metrics {values}", flush=True)
+        done.append(f"{notebook}/{variant} {run.model.name} {time.perf_counter() - started:.0f} s, "
+                    f"{breaks} graph breaks")
+        print(f"{notebook}/{variant}: {trainer.step} steps, {breaks} graph breaks, metrics {values}", flush=True)
     report.figures["notebook models"] = (f"{len(done)} trained 2 epochs (bf16 + compile on a GPU) and scored on "
                                          f"{device.type}: " + ", ".join(done))
     shipped = pretrained.load("05-gan")

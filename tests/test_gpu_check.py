@@ -71,8 +71,17 @@ def test_the_notebooks_step_trains_only_the_notebooks_asked_for_and_names_an_unk
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert found["figures"]["notebook models"].startswith("1 trained") and "07/projection" in found["figures"][
         "notebook models"]
+    assert "graph breaks" in found["figures"]["notebook models"]  # counted per model (none without compile)
     assert "05-gan scored on the device and the CPU" in found["figures"]  # the comparison always runs
     result = _run("--device", "cpu", "--tiny", "--skip", "tests,throughput,profile,celeba,ddp", "--notebooks", "09",
                   out=tmp_path)
     found = json.loads((tmp_path / "gpu_check.json").read_text())
     assert result.returncode == 1 and "--notebooks 09" in found["failures"]["notebooks"]
+
+
+def test_the_throughput_benchmark_refuses_a_mixed_run_smaller_than_one_batch_before_it_starts(tmp_path):
+    # gpu_check runs benchmarks/train_throughput.py's loops; a too-small mixed run used to fail only at its end
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--device", "cpu",
+                             "--mixed-images", "8"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "--mixed-images 8" in result.stderr and "at least 64" in result.stderr
+    assert "device:" not in result.stdout  # nothing was measured
