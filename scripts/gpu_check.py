@@ -310,11 +310,8 @@ def celeba_epoch(report: Report, device: Any, sizes: Sizes, tt: Any) -> None:
 
     trainer.on("on_epoch_start", epoch_start)
     trainer.on("on_epoch_end", epoch_end)
-    trainer.fit(2)  # the first epoch compiles and warms up; the second is the figure
+    trainer.fit(2)  # the first epoch compiles and warms up; the second is the figure (a non-finite loss raises)
     seconds = ends[2] - starts[2]
-    losses = trainer.epoch_history.iloc[-1]
-    if not all(math.isfinite(float(losses[c])) for c in ("loss_D", "loss_G")):
-        raise RuntimeError(f"non-finite losses after the CelebA-sized epochs: {dict(losses)}")
     report.figures["CelebA epoch"] = (f"{seconds:.2f} s for {trainer.steps_per_epoch * sizes.batch:,} images "
                                       f"({trainer.steps_per_epoch} steps of {sizes.batch}) with {label}; first epoch "
                                       f"{ends[1] - starts[1]:.2f} s")
