@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
 
         mixed_folder = write_faces(tmp_path / "mixed", mixed_n, size=256, mixed=True, seed=1)
         print(f"\nreport 001's MLP WGAN-GP on {mixed_n} mixed-size JPEGs (180-720 x 220-900 px), batch "
-              f"{min(batch, 64)}, {mixed_epochs} epochs from a cold start (fresh cache):")
+              f"{mixed_batch}, {mixed_epochs} epochs from a cold start (fresh cache):")
         eng = run_mixed_engine(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,
                                features=features)
         ref = run_mixed_reference(mixed_folder, device=device, batch_size=mixed_batch, epochs=mixed_epochs,

@@ -394,11 +394,11 @@ def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | 
     done = []
     settings = list(dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()))
     if only:
-        unknown = only - {notebook[:2] for notebook, _ in settings}
-        if unknown:
-            raise ValueError(f"--notebooks {','.join(sorted(unknown))}: no such notebook; choose from "
-                             f"{', '.join(sorted({n[:2] for n, _ in settings}))}")
-        settings = [(notebook, variant) for notebook, variant in settings if notebook[:2] in only]
+        known = {notebook for notebook, _ in settings}  # "01".."07"
+        if only - known:
+            raise ValueError(f"--notebooks {','.join(sorted(only - known))}: no such notebook; choose from "
+                             f"{', '.join(sorted(known))}")
+        settings = [(notebook, variant) for notebook, variant in settings if notebook in only]
     for notebook, variant in settings:
         started = time.perf_counter()
         run = profiles.get(notebook, sizes.notebook_profile, variant=variant,
