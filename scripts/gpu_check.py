@@ -57,6 +57,8 @@ CELEBA_IMAGES = 202_599
 TARGET_IMG_S, TARGET_RATIO, TARGET_EPOCH_S = 50_000, 10.0, 4.0
 #: the CUDA tests: all of test_cuda.py and the CUDA-only tests elsewhere (their names say cuda or gpu)
 CUDA_TESTS = ["tests/test_cuda.py", "tests/test_losses.py", "tests/test_noise.py", "-k", "cuda or gpu"]
+#: the steps, in the order they run (``--skip`` names them)
+STEPS = ("tests", "throughput", "profile", "celeba", "ddp", "notebooks")
 #: the engine settings of step 2: label -> TrainConfig fields
 VARIANTS: dict[str, dict[str, Any]] = {
     "engine fp32": {"amp": "off", "channels_last": False, "compile": False},
@@ -377,6 +379,21 @@ def ddp_worker(device: str, out: Path) -> None:
 NOTEBOOK_METRICS = ("fid", "precision_recall", "density_coverage")
 
 
+def notebook_settings() -> list[tuple[str, str]]:
+    """Step 6's models: one (notebook, variant) per shipped plan's pair, in the plans' order."""
+    from facegen_utils import pretrained
+
+    return list(dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()))
+
+
+def check_notebooks(only: set[str]) -> None:
+    """Raise a ValueError naming any of ``only`` (notebook ids such as "07") that step 6 does not know."""
+    known = {notebook for notebook, _ in notebook_settings()}  # "01".."07"
+    if only - known:
+        raise ValueError(f"--notebooks {','.join(sorted(only - known))}: no such notebook; choose from "
+                         f"{', '.join(sorted(known))}")
+
+
 def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | None = None) -> None:
     """Step 6: each notebook's model in its quick setting (smoke in the dry run), one per shipped plan's notebook
     and variant (the GANs, the VAE, the diffusion U-Net, the conditional pair), trains two epochs on
@@ -392,12 +409,9 @@ def notebook_models(report: Report, device: Any, sizes: Sizes, only: set[str] | 
 
     cuda = device.type == "cuda"
     done = []
-    settings = list(dict.fromkeys((p.notebook, p.variant) for p in pretrained.PLANS.values()))
+    settings = notebook_settings()
     if only:
-        known = {notebook for notebook, _ in settings}  # "01".."07"
-        if only - known:
-            raise ValueError(f"--notebooks {','.join(sorted(only - known))}: no such notebook; choose from "
-                             f"{', '.join(sorted(known))}")
+        check_notebooks(only)
         settings = [(notebook, variant) for notebook, variant in settings if notebook in only]
     for notebook, variant in settings:
         started = time.perf_counter()
@@ -460,13 +474,18 @@ def verdicts(report: Report, device: Any) -> None:
                                                  f"{'met' if seconds <= TARGET_EPOCH_S else 'NOT met'}")
 
 
+def _comma_set(text: str) -> set[str]:
+    """The names of a comma-separated option (``--skip``, ``--notebooks``), blanks dropped."""
+    return {name.strip() for name in text.split(",") if name.strip()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (the dry run)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: the CPU dry run of every step")
     parser.add_argument("--out", default=os.environ.get("OUT"), help="folder for gpu_check.md/.json (default $OUT)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated steps to leave out: tests,throughput,profile,celeba,ddp,notebooks")
+                        help=f"comma-separated steps to leave out: {','.join(STEPS)}")
     parser.add_argument("--notebooks", default="",
                         help="step 6: comma-separated notebook numbers to train (e.g. 06,07; default every one)")
     parser.add_argument("--tests", default=None, help="pytest arguments instead of the CUDA tests (space-separated)")
@@ -474,6 +493,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     sys.path.insert(0, str(ROOT))
+    skip = _comma_set(args.skip)
+    only = {n.zfill(2) for n in _comma_set(args.notebooks)}
+    if skip - set(STEPS):
+        parser.error(f"--skip {','.join(sorted(skip - set(STEPS)))}: no such step; choose from {','.join(STEPS)}")
+    try:  # a wrong name stops the run here, not after the steps before the one that reads it
+        check_notebooks(only)
+    except ValueError as error:
+        parser.error(str(error))
     import torch
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gpu_check-"))
@@ -487,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.tiny() if args.tiny else Sizes()
     report = Report(describe(device))
     print(report.device, flush=True)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     tt = _throughput_module()
     if "tests" not in skip:
         report.step("tests", lambda: run_tests(report, device.type, args.tests.split() if args.tests else CUDA_TESTS,
@@ -502,7 +528,6 @@ def main(argv: list[str] | None = None) -> int:
     if "ddp" not in skip:
         report.step("ddp", lambda: ddp_smoke(report, device, out))
     if "notebooks" not in skip:
-        only = {n.strip().zfill(2) for n in args.notebooks.split(",") if n.strip()}
         report.step("notebooks", lambda: notebook_models(report, device, sizes, only or None))
     verdicts(report, device)
     text = report.markdown()

@@ -64,7 +64,7 @@ def test_a_failing_step_is_reported_and_fails_the_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_notebooks_step_trains_only_the_notebooks_asked_for_and_names_an_unknown_one(tmp_path):
+def test_the_notebooks_step_trains_only_the_notebooks_asked_for(tmp_path):
     result = _run("--device", "cpu", "--tiny", "--skip", "tests,throughput,profile,celeba,ddp", "--notebooks", "7",
                   out=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -73,10 +73,14 @@ def test_the_notebooks_step_trains_only_the_notebooks_asked_for_and_names_an_unk
         "notebook models"]
     assert "graph breaks" in found["figures"]["notebook models"]  # counted per model (none without compile)
     assert "05-gan scored on the device and the CPU" in found["figures"]  # the comparison always runs
-    result = _run("--device", "cpu", "--tiny", "--skip", "tests,throughput,profile,celeba,ddp", "--notebooks", "09",
-                  out=tmp_path)
-    found = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert result.returncode == 1 and "--notebooks 09" in found["failures"]["notebooks"]
+
+
+@pytest.mark.parametrize("option, wrong, message", [("--notebooks", "3,09", "--notebooks 09: no such notebook"),
+                                                     ("--skip", "ddp,celebA", "--skip celebA: no such step")])
+def test_a_wrong_step_or_notebook_name_stops_the_check_before_any_step_runs(tmp_path, option, wrong, message):
+    result = _run("--device", "cpu", "--tiny", option, wrong, out=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert "choose from" in result.stderr and not list(tmp_path.iterdir())  # no step ran, no report written
 
 
 def test_the_throughput_benchmark_refuses_a_mixed_run_smaller_than_one_batch_before_it_starts(tmp_path):
