@@ -98,6 +98,10 @@ class TrainConfig:
                                       #   down to 0 at the last step of `epochs`; a function of the step, so a
                                       #   resumed run follows the same schedule
     betas: tuple[float, float] = (0.5, 0.999)  # Adam's (beta1, beta2); unused by RMSProp
+    weight_decay: float = 0.0         # decoupled weight decay (AdamW, Loshchilov & Hutter 2019) of the generator's
+                                      #   (and the VAE's, the denoiser's) weights: each step shrinks them by
+                                      #   lr * weight_decay; 0 -> plain Adam. Adam only
+    weight_decay_D: float | None = None  # the same for the discriminator/critic; None -> same as weight_decay
     optimizer: str = "adam"           # "adam" | "rmsprop" (Arjovsky et al. use RMSProp with weight clipping)
     n_critic: int = 1                 # critic/discriminator steps per generator step
     critic_schedule: str = "inner"    # "inner": n_critic critic steps, each on a new batch, then one generator
@@ -171,6 +175,13 @@ class TrainConfig:
         check_int("limit", self.limit, 1, optional="all images")
         check_number("lr", self.lr, 0, 1, example="2e-4")
         check_number("lr_D", self.lr_D, 0, 1, example="2e-4", optional="same as lr")
+        check_number("weight_decay", self.weight_decay, 0, low_inclusive=True, example="0.5")
+        check_number("weight_decay_D", self.weight_decay_D, 0, low_inclusive=True, example="0",
+                     optional="same as weight_decay")
+        if self.optimizer != "adam" and (self.weight_decay or self.weight_decay_D):
+            _fail("weight_decay", self.weight_decay if self.weight_decay else self.weight_decay_D,
+                  f"0 with optimizer={self.optimizer!r}: the decoupled weight decay is Adam's (AdamW); "
+                  f"use optimizer='adam' or leave weight_decay and weight_decay_D at 0")
         check_number("clip_value", self.clip_value, 0, example="0.01")
         check_number("gp_weight", self.gp_weight, 0, low_inclusive=True, example="10 (Gulrajani et al.)")
         check_number("vae_beta", self.vae_beta, 0, low_inclusive=True, example="1")

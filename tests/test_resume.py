@@ -208,3 +208,37 @@ def test_a_decaying_learning_rate_follows_the_step_and_resumes_exactly(tiny_face
 def test_an_unknown_learning_rate_decay_is_refused():
     with pytest.raises(ValueError, match="lr_decay"):
         TrainConfig(lr_decay="step")
+
+
+def _norm(module: torch.nn.Module) -> float:
+    return float(sum(p.detach().pow(2).sum() for p in module.parameters()).sqrt())
+
+
+def test_weight_decay_shrinks_the_networks_it_is_set_for_and_resumes_exactly(tiny_faces, tmp_path):
+    config = {**CONFIG, "weight_decay": 50.0, "weight_decay_D": 0.0}  # lr 2e-4: 1 % of every weight per step
+    plain = Trainer(keras_gan(), tiny_faces, TrainConfig(**CONFIG))
+    decayed = Trainer(keras_gan(), tiny_faces, TrainConfig(**config))
+    assert type(decayed.optimizers["G"]) is torch.optim.AdamW and type(decayed.optimizers["D"]) is torch.optim.Adam
+    assert decayed.optimizers["G"].param_groups[0]["weight_decay"] == 50.0
+    start = _norm(decayed.models.G)
+    plain.fit()
+    decayed.fit()
+    steps = decayed.optimizers["G"].state_dict()["state"][0]["step"].item()
+    assert _norm(decayed.models.G) < 0.95 * _norm(plain.models.G) and _norm(decayed.models.G) < start * (
+        1 - 0.5 * 2e-4 * 50) ** steps  # the generator shrank by about the decay; the plain one did not
+    both = Trainer(keras_gan(), tiny_faces, TrainConfig(**{**config, "weight_decay_D": None}))
+    assert all(type(opt) is torch.optim.AdamW for opt in both.optimizers.values())  # None: D decays alike
+
+    first = Trainer(keras_gan(), tiny_faces, TrainConfig(**config, out_dir=str(tmp_path)))
+    first.fit(1)
+    resumed = Trainer.from_checkpoint(tmp_path / "checkpoint.pt", tiny_faces)
+    assert type(resumed.optimizers["G"]) is torch.optim.AdamW
+    resumed.fit()
+    assert_same_state(decayed, resumed)
+
+
+@pytest.mark.parametrize("settings, message", [({"weight_decay": -0.1}, "weight_decay"),
+                                               ({"weight_decay_D": 0.5, "optimizer": "rmsprop"}, "optimizer='adam'")])
+def test_a_negative_weight_decay_or_one_without_adam_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**settings)

@@ -208,8 +208,13 @@ class Trainer:
             return torch.optim.RMSprop(module.parameters(), lr=self._learning_rate(role))
         # The fused kernel updates every tensor in one pass; on the CPU it takes a 13 M-parameter MLP critic's Adam
         # step from ~260 to ~60 ms (benchmarks/README.md). Same update rule, so results match to rounding.
-        return torch.optim.Adam(module.parameters(), lr=self._learning_rate(role), betas=self.config.betas,
-                                fused=self.device.type in _FUSED_ADAM_DEVICES)
+        common = {"lr": self._learning_rate(role), "betas": self.config.betas,
+                  "fused": self.device.type in _FUSED_ADAM_DEVICES}
+        decay = self.config.weight_decay_D if role == "D" and self.config.weight_decay_D is not None \
+            else self.config.weight_decay
+        if decay:  # decoupled: the weights shrink by lr * decay each step, apart from Adam's scaled gradient
+            return torch.optim.AdamW(module.parameters(), weight_decay=decay, **common)
+        return torch.optim.Adam(module.parameters(), **common)
 
     def _prepare_networks(self) -> None:
         """The callables the steps use: DDP-wrapped and/or compiled where asked, bare where they must be."""
