@@ -117,8 +117,7 @@ def test_every_plan_still_trains_what_was_shipped(built, tmp_path, monkeypatch):
     assert set(changed) == {"clip_value", "n_critic", "lr_decay", "model_options"}
     assert [changed[key] for key in ("clip_value", "n_critic", "lr_decay")] == [(0.01, 0.05), (2, 1), ("linear", "none")]
     assert (changed["model_options"][0]["minibatch_std"], changed["model_options"][1]["minibatch_std"]) == (4, 0)
-    # a model option missing from a manifest (03-gan's was written before minibatch_std existed) had its default
-    assert "minibatch_std" not in pretrained.manifest("03-gan")["run"]["model_options"]
+    # a model option missing from a manifest (one written before minibatch_std existed) had its default
     older = json.loads((pretrained.ASSETS / "01-wgan-gp.json").read_text())
     del older["run"]["model_options"]["minibatch_std"]
     (folder / "01-wgan-gp.json").write_text(json.dumps(older))
@@ -160,7 +159,7 @@ SHORT_OF_TARGET: dict[str, str] = {
 ATTRIBUTES_SHORT: dict[str, str] = {
     name: f"attribute distance {value} (benchmarks/README.md: the eye colour read as grey far more often than in the "
           f"data, the face's height and width spread narrower)"
-    for name, value in (("03-gan", 0.28), ("06-ddpm", 0.22))}
+    for name, value in (("06-ddpm", 0.22),)}
 
 
 @pytest.mark.slow
@@ -211,7 +210,9 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
 
     run = profiles.get("05", "quick").spec
     assert pretrained.architecture_change("05-gan", run.model.options) == "the same architecture"
-    assert pretrained.architecture_change("03-gan") == "the same architecture"  # against its own quick profile
+    # against its own quick profile: the option belongs to the discriminator, which is not shipped, but it is part of
+    # the setting a student would change to train the same
+    assert pretrained.architecture_change("03-gan") == "the same architecture with minibatch_std 4 (this run: 0)"
     assert pretrained.architecture_change("01-wgan") == "the same architecture with minibatch_std 4 (this run: 0)"
     narrow = run.replace(model_options={"base_channels": 8}).build_models()
     assert pretrained.architecture_change("05-gan", narrow.options) == ("the same architecture with base_channels 32 "
