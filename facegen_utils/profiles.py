@@ -437,10 +437,8 @@ def _changes(report: dict[str, Any], now: dict[str, Any]) -> tuple[str, ...]:
         elif old != new:
             if key == "limit":
                 old, new = old or "all", new or "all"
-            elif key == "lr_D":
-                old, new = old or "same as lr", new or "same as lr"
-            elif key == "weight_decay_D":
-                old, new = ("same as weight_decay" if v is None else v for v in (old, new))
+            elif key in ("lr_D", "weight_decay_D"):  # None: TrainConfig.for_role takes the shared setting
+                old, new = (f"same as {key[:-2]}" if v is None else v for v in (old, new))
             lines.append(f"{key}: {_describe(old)} -> {_describe(new)}")
     return tuple(lines)
 

@@ -178,10 +178,10 @@ class TrainConfig:
         check_number("weight_decay", self.weight_decay, 0, low_inclusive=True, example="0.5")
         check_number("weight_decay_D", self.weight_decay_D, 0, low_inclusive=True, example="0",
                      optional="same as weight_decay")
-        if self.optimizer != "adam" and (self.weight_decay or self.weight_decay_D):
-            _fail("weight_decay", self.weight_decay if self.weight_decay else self.weight_decay_D,
-                  f"0 with optimizer={self.optimizer!r}: the decoupled weight decay is Adam's (AdamW); "
-                  f"use optimizer='adam' or leave weight_decay and weight_decay_D at 0")
+        for name in ("weight_decay", "weight_decay_D"):
+            if self.optimizer != "adam" and getattr(self, name):
+                _fail(name, getattr(self, name), f"0 with optimizer={self.optimizer!r}: the decoupled weight decay is "
+                      f"Adam's (AdamW); use optimizer='adam' or leave weight_decay and weight_decay_D at 0")
         check_number("clip_value", self.clip_value, 0, example="0.01")
         check_number("gp_weight", self.gp_weight, 0, low_inclusive=True, example="10 (Gulrajani et al.)")
         check_number("vae_beta", self.vae_beta, 0, low_inclusive=True, example="1")
@@ -199,6 +199,12 @@ class TrainConfig:
             noise.parse(self.prior)
         except (ValueError, TypeError) as exc:
             _fail("prior", self.prior, f"a latent distribution such as 'normal(0, 1)' ({exc})")
+
+    def for_role(self, name: str, role: str) -> Any:
+        """Setting ``name`` (``"lr"``, ``"weight_decay"``) for network ``role``: D's own ``name_D`` when set, else
+        the shared value."""
+        own = getattr(self, f"{name}_D") if role == "D" else None
+        return getattr(self, name) if own is None else own
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":

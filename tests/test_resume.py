@@ -238,7 +238,8 @@ def test_weight_decay_shrinks_the_networks_it_is_set_for_and_resumes_exactly(tin
 
 
 @pytest.mark.parametrize("settings, message", [({"weight_decay": -0.1}, "weight_decay"),
-                                               ({"weight_decay_D": 0.5, "optimizer": "rmsprop"}, "optimizer='adam'")])
+                                               ({"weight_decay_D": 0.5, "optimizer": "rmsprop"},
+                                                "weight_decay_D=0.5 is invalid.*optimizer='adam'")])
 def test_a_negative_weight_decay_or_one_without_adam_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**settings)

@@ -196,7 +196,7 @@ class Trainer:
 
     def _learning_rate(self, role: str) -> float:
         """The learning rate of ``role`` at the current step (config.lr or lr_D, times the decay's factor)."""
-        base = self.config.lr_D if role == "D" and self.config.lr_D is not None else self.config.lr
+        base = self.config.for_role("lr", role)
         if self.config.lr_decay == "none":
             return base
         progress = min(self.step / (self.config.epochs * self.steps_per_epoch), 1.0)
@@ -210,8 +210,7 @@ class Trainer:
         # step from ~260 to ~60 ms (benchmarks/README.md). Same update rule, so results match to rounding.
         common = {"lr": self._learning_rate(role), "betas": self.config.betas,
                   "fused": self.device.type in _FUSED_ADAM_DEVICES}
-        decay = self.config.weight_decay_D if role == "D" and self.config.weight_decay_D is not None \
-            else self.config.weight_decay
+        decay = self.config.for_role("weight_decay", role)
         if decay:  # decoupled: the weights shrink by lr * decay each step, apart from Adam's scaled gradient
             return torch.optim.AdamW(module.parameters(), weight_decay=decay, **common)
         return torch.optim.Adam(module.parameters(), **common)
