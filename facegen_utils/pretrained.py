@@ -337,7 +337,8 @@ def applies(name: str, run: "RunSpec") -> str | None:
 def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> str:
     """How the shipped ``name`` differs from a network with model ``options`` (default: its notebook's quick profile).
 
-    "the same architecture", or "the same architecture with" the options that differ.
+    "the same architecture", or "the same architecture with" the options that differ; an option that builds only the
+    discriminator/critic (``registry.DISCRIMINATOR_OPTIONS``) reads "trained against a discriminator with" it.
     """
     model = manifest(name)["model_spec"]
     if options is None:
@@ -347,10 +348,19 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
         options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
     # an option left out on either side is the model's default, so a width set only by this run counts too; a tuple
     # of this run equals the list the manifest holds
+    from facegen_utils.models.registry import DISCRIMINATOR_OPTIONS
+
     shipped, ran = (_full_options(model["name"], given) for given in (model["options"], options))
-    changed = [f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
-               if key != "conditions" and ran.get(key) != shipped[key]]
-    return "the same architecture" if not changed else "the same architecture with " + ", ".join(changed)
+    changed = {key: f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
+               if key != "conditions" and ran.get(key) != shipped[key]}
+    own = [text for key, text in changed.items() if key not in DISCRIMINATOR_OPTIONS]
+    opponent = [text for key, text in changed.items() if key in DISCRIMINATOR_OPTIONS]
+    text = ("the same architecture with " + ", ".join(own) if own
+            else "the same generator" if opponent else "the same architecture")
+    if opponent:  # the shipped file holds no discriminator, but training the same again needs it
+        critic = "critic" if str(manifest(name).get("run", {}).get("objective", "")).startswith("wgan") else "discriminator"
+        text += f"{',' if own else ''} trained against a {critic} with " + ", ".join(opponent)
+    return text
 
 
 def for_exploration(name: str, run_models: Any, run: "RunSpec") -> tuple[Any, str]:

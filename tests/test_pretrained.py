@@ -210,10 +210,24 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
 
     run = profiles.get("05", "quick").spec
     assert pretrained.architecture_change("05-gan", run.model.options) == "the same architecture"
-    # against its own quick profile: the option belongs to the discriminator, which is not shipped, but it is part of
-    # the setting a student would change to train the same
-    assert pretrained.architecture_change("03-gan") == "the same architecture with minibatch_std 4 (this run: 0)"
-    assert pretrained.architecture_change("01-wgan") == "the same architecture with minibatch_std 4 (this run: 0)"
+    # against its own quick profile: the option belongs to the discriminator, which is not shipped (the generators are
+    # the same network), but it is part of the setting a student would change to train the same
+    assert pretrained.architecture_change("03-gan") == ("the same generator trained against a discriminator with "
+                                                        "minibatch_std 4 (this run: 0)")
+    assert pretrained.architecture_change("01-wgan") == ("the same generator trained against a critic with "
+                                                         "minibatch_std 4 (this run: 0)")
+    assert pretrained.architecture_change("01-wgan", {"base_channels": 8, "bn_momentum": 0.1}) == (
+        "the same architecture with base_channels 16 (this run: 8), trained against a critic with minibatch_std 4 "
+        "(this run: 0)")
+    # the option really builds the discriminator alone: the generators of the two settings are the same network
+    from facegen_utils.models import registry
+
+    for key in registry.DISCRIMINATOR_OPTIONS:
+        for model in (m for m in registry.names() if key in registry.options(m)):
+            plain, with_option = (registry.build(model, image_size=32, **{key: value})
+                                  for value in (registry.options(model)[key], 4))
+            assert repr(plain.G) == repr(with_option.G), (model, key)
+            assert repr(plain.D) != repr(with_option.D), (model, key)
     narrow = run.replace(model_options={"base_channels": 8}).build_models()
     assert pretrained.architecture_change("05-gan", narrow.options) == ("the same architecture with base_channels 32 "
                                                                         "(this run: 8)")

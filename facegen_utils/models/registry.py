@@ -101,6 +101,11 @@ def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channel
     return G, _minibatch_std(D, minibatch_std), None
 
 
+#: model options that build only the discriminator/critic: the generator of two model sets that differ in them alone
+#: is the same network
+DISCRIMINATOR_OPTIONS = frozenset({"minibatch_std"})
+
+
 def _minibatch_std(D: Any, group: int) -> Any:
     """``D`` with ``ImageScorer.add_minibatch_std(group)`` when ``group`` > 0 (option ``minibatch_std``; 0: as is)."""
     return D.add_minibatch_std(group) if group else D
