@@ -46,6 +46,8 @@ EXAMPLES = f"""examples:
 # train options that describe the data and model; --resume reads them back from run.json when not given
 _RUN_KEYS = ("model", "objective", "dataset", "data_dir", "image_size", "limit", "latent_dim", "model_options",
              "conditions")
+#: option destinations whose RunSpec setting is spelled otherwise (a discriminator's own setting ends in "_D")
+_SETTING_OF = {"lr_d": "lr_D", "weight_decay_d": "weight_decay_D"}
 
 
 class UsageError(ValueError):
@@ -164,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-decay", choices=LR_DECAYS, default=None,
                    help="learning rate over the run: constant (none, the default), or linear or cosine down to 0 at "
                         "the last of --epochs")
+    t.add_argument("--weight-decay", type=float,
+                   help="decoupled weight decay (AdamW) of the generator; also the critic's unless --weight-decay-d "
+                        "(default 0: plain Adam)")
+    t.add_argument("--weight-decay-d", type=float, help="decoupled weight decay of the discriminator/critic")
     t.add_argument("--betas", type=_betas, metavar="B1,B2", help="Adam betas, e.g. 0.5,0.999")
     t.add_argument("--optimizer", help="adam or rmsprop")
     t.add_argument("--n-critic", type=int, help="critic steps per generator step (WGAN)")
@@ -301,9 +307,8 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
 
 def _train_settings(args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:
     """Merge explicit options > the previous run (resume) > --profile > defaults into flat RunSpec settings."""
-    explicit = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "out", "resume")}
-    if "lr_d" in explicit:
-        explicit["lr_D"] = explicit.pop("lr_d")
+    explicit = {_SETTING_OF.get(k, k): v for k, v in vars(args).items()
+                if v is not None and k not in ("command", "out", "resume")}
     options = dict(explicit.pop("model_option", []))
     if "base_channels" in explicit:
         options["base_channels"] = explicit.pop("base_channels")
@@ -342,7 +347,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         (out / RUN_FILE).write_text(json.dumps(record, indent=2, default=list) + "\n")
 
     if checkpoint is not None:
-        given = {("lr_D" if k == "lr_d" else k) for k, v in vars(args).items() if v is not None}
+        given = {_SETTING_OF.get(k, k) for k, v in vars(args).items() if v is not None}
         train = dataclasses.asdict(spec.train)
         overrides = {k: train[k] for k in given if k in train}
         trainer = Trainer.from_checkpoint(checkpoint, spec.load_dataset(), config_overrides={**overrides,

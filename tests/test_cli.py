@@ -177,6 +177,24 @@ def test_lr_decay_reaches_the_run_spec():
         build_parser().parse_args(["train", "--out", "x", "--lr-decay", "step"])
 
 
+def test_weight_decay_flags_reach_each_network():
+    from facegen_utils.cli import _train_settings, build_parser
+    from facegen_utils.spec import RunSpec
+
+    def train(*extra):
+        settings = _train_settings(build_parser().parse_args(["train", "--out", "x", *extra]), {})
+        settings.pop("profile", None)  # as the train command does: the profile is recorded, not a setting
+        return RunSpec.from_flat(settings).train
+
+    both = train("--weight-decay", "0.5")
+    assert (both.for_role("weight_decay", "G"), both.for_role("weight_decay", "D")) == (0.5, 0.5)
+    own = train("--weight-decay", "2", "--weight-decay-d", "0", "--profile", "03:quick")
+    assert (own.for_role("weight_decay", "G"), own.for_role("weight_decay", "D")) == (2.0, 0.0)
+    assert train("--profile", "05:quick").weight_decay == 0.0
+    with pytest.raises(ValueError, match="weight_decay"):
+        train("--weight-decay", "-1")
+
+
 @pytest.mark.parametrize("extra, expected", [([], None), (["--compile"], True),
                                              (["--compile", "reduce-overhead"], "reduce-overhead")])
 def test_compile_option_takes_an_optional_mode(extra, expected):
