@@ -155,11 +155,10 @@ SHORT_OF_TARGET: dict[str, str] = {
     "04-normal": "twice the quick width, 9,600 iterations: precision 0.79, coverage 0.85 on the paintings",
     "04-uniform": "twice the quick width, 9,600 iterations: precision 0.68, coverage 0.83 on the paintings",
 }
-# attribute distance, both sides read by the predictor (an independent sample of 500 real faces: 0.06)
-ATTRIBUTES_SHORT: dict[str, str] = {
-    name: f"attribute distance {value} (benchmarks/README.md: the eye colour read as grey far more often than in the "
-          f"data, the face's height and width spread narrower)"
-    for name, value in (("06-ddpm", 0.22),)}
+# attribute distance, both sides read by the predictor (an independent sample of 500 real faces: 0.06); every face
+# generator meets the 0.2 since 06-ddpm was trained for 80 epochs instead of 60 (0.22 then). A generator that falls
+# short is listed here with its figure, as SHORT_OF_TARGET does.
+ATTRIBUTES_SHORT: dict[str, str] = {}
 
 
 @pytest.mark.slow
