@@ -342,7 +342,8 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
     "the same architecture", or "the same architecture with" the options that differ; an option that builds only the
     discriminator/critic (``registry.DISCRIMINATOR_OPTIONS``) reads "trained against a discriminator with" it.
     """
-    model = manifest(name)["model_spec"]
+    info = manifest(name)
+    model = info["model_spec"]
     if options is None:
         from facegen_utils import profiles
 
@@ -360,7 +361,7 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
     text = ("the same architecture with " + ", ".join(own) if own
             else "the same generator" if opponent else "the same architecture")
     if opponent:  # the shipped file holds no discriminator, but training the same again needs it
-        critic = "critic" if str(manifest(name).get("run", {}).get("objective", "")).startswith("wgan") else "discriminator"
+        critic = "critic" if str(info.get("run", {}).get("objective", "")).startswith("wgan") else "discriminator"
         text += f"{',' if own else ''} trained against a {critic} with " + ", ".join(opponent)
     return text
 
