@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facegen_utils import __version__, profiles
-from facegen_utils.spec import COMPILE_MODES, LR_DECAYS, RunSpec, check_choice, check_int, check_number, suggest
+from facegen_utils.spec import AUGMENTS, COMPILE_MODES, LR_DECAYS, RunSpec, check_choice, check_int, check_number, suggest
 
 PROG = "python -m facegen_utils"
 RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also keep checkpoint_epoch_XXXX.pt of every checkpoint: the networks only (weights, the "
                         "default) or complete resumable copies (full)")
     t.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips of the real images")
+    t.add_argument("--augment", choices=AUGMENTS,
+                   help="differentiable augmentation of every image the critic scores, real and generated "
+                        "(DiffAugment): translation shifts each by up to 1/8 of its side (default: none)")
     t.add_argument("--num-workers", type=int, help="DataLoader workers")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, losses.csv, samples/")
     t.add_argument("--resume", action="store_true",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from facegen_utils.models import ModelSet
 
-__all__ = ["OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES", "GPU_DATASET_MODES", "KEEP_CHECKPOINTS", "COMPILE_MODES",
+__all__ = ["OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES", "GPU_DATASET_MODES", "AUGMENTS", "KEEP_CHECKPOINTS", "COMPILE_MODES",
            "VAE_RECONSTRUCTIONS", "suggest", "check_choice", "check_int", "check_number", "check_fields",
            "TrainConfig", "ModelSpec", "DataSpec", "RunSpec"]
 
@@ -29,6 +29,7 @@ CRITIC_SCHEDULES = ("inner", "every-nth")
 LR_DECAYS = ("none", "linear", "cosine")
 AMP_MODES = ("off", "bf16", "fp16")
 GPU_DATASET_MODES = ("auto", "on", "off")
+AUGMENTS = ("none", "translation")  # TrainConfig.augment: training.augment
 KEEP_CHECKPOINTS = (False, True, "weights", "full")  # True means "weights"
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes; True means "default"
 VAE_RECONSTRUCTIONS = ("bce", "mse")
@@ -128,6 +129,9 @@ class TrainConfig:
                                       #   product, 1.3-2x faster than oneDNN there (training.cpu_conv)
     gpu_dataset: str = "auto"         # keep the uint8 images on the GPU: "auto" (when they fit) | "on" | "off"
     hflip: bool = False               # random horizontal flips of the real images, done on the device
+    augment: str = "none"             # differentiable augmentation of every image the critic scores, real and
+                                      #   generated, in both networks' steps (Zhao et al. 2020): "none" |
+                                      #   "translation" (shifts of up to 1/8 of the side; training.augment)
     # decay of an exponential moving average of G's weights (e.g. 0.999); None -> off. BatchNorm buffers are copied
     # from G, not averaged (statistics re-estimated for the averaged weights scored lower precision, benchmarks/)
     ema: float | None = None
@@ -158,6 +162,10 @@ class TrainConfig:
                      "'inner' (Arjovsky et al., Algorithm 1) or 'every-nth' (report 001's loop)")
         check_choice("amp", self.amp, AMP_MODES, "'off' (float32), 'bf16' or 'fp16' (autocast, for GPUs)")
         check_choice("gpu_dataset", self.gpu_dataset, GPU_DATASET_MODES)
+        check_choice("augment", self.augment, AUGMENTS, "'none' or 'translation' (DiffAugment, Zhao et al. 2020)")
+        if self.augment != "none" and "D" not in objectives.get(self.objective).roles:
+            _fail("augment", self.augment, f"'none' for objective={self.objective!r}: it augments what a "
+                  f"discriminator/critic sees, and this objective trains none")
         check_choice("vae_reconstruction", self.vae_reconstruction, VAE_RECONSTRUCTIONS)
         check_choice("keep_checkpoints", self.keep_checkpoints, KEEP_CHECKPOINTS,
                      "False, True (= 'weights': networks and history of every checkpoint) or 'full' (complete "

@@ -177,7 +177,7 @@ def test_lr_decay_reaches_the_run_spec():
         build_parser().parse_args(["train", "--out", "x", "--lr-decay", "step"])
 
 
-def test_weight_decay_flags_reach_each_network():
+def test_weight_decay_and_augment_flags_reach_the_training_settings():
     from facegen_utils.cli import _train_settings, build_parser
     from facegen_utils.spec import RunSpec
 
@@ -193,6 +193,8 @@ def test_weight_decay_flags_reach_each_network():
     assert train("--profile", "05:quick").weight_decay == 0.0
     with pytest.raises(ValueError, match="weight_decay"):
         train("--weight-decay", "-1")
+    assert train("--augment", "translation").augment == "translation"
+    assert train("--profile", "04:quick").augment == "none"
 
 
 @pytest.mark.parametrize("extra, expected", [([], None), (["--compile"], True),

@@ -13,8 +13,10 @@ from facegen_utils.training import checkpoint as ckpt
 
 SIZE = 16  # the image size of the conftest fixture tiny_faces
 pytestmark = pytest.mark.usefixtures("one_thread")
-# keras-gan: dropout in D (global RNG), BatchNorm buffers; EMA and flips add state and the per-step noise stream
-CONFIG = {"epochs": 2, "batch_size": 16, "ema": 0.9, "hflip": True, "log_every": 2, "sample_every": 1}
+# keras-gan: dropout in D (global RNG), BatchNorm buffers; EMA, flips and the critic's augmentation add state and
+# the per-step noise stream
+CONFIG = {"epochs": 2, "batch_size": 16, "ema": 0.9, "hflip": True, "augment": "translation", "log_every": 2,
+          "sample_every": 1}
 
 
 def keras_gan(**options) -> models.ModelSet:

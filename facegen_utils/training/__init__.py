@@ -2,8 +2,9 @@
 ``Trainer.from_spec(run_spec)``.
 
 ``engine`` holds the loop, ``objectives`` the registry of what is minimised (GAN, WGAN with clipping, WGAN-GP,
-VAE), ``data`` the uint8 batch source, ``history`` the loss log, ``checkpoint`` the checkpoint files,
-``distributed`` the multi-process set-up under ``torchrun`` and ``cpu_conv`` the CPU's GEMM weight gradients.
+VAE), ``data`` the uint8 batch source, ``augment`` the critic's differentiable augmentation, ``history`` the loss
+log, ``checkpoint`` the checkpoint files, ``distributed`` the multi-process set-up under ``torchrun`` and
+``cpu_conv`` the CPU's GEMM weight gradients.
 The settings (:class:`TrainConfig`) are part of the run specification, :mod:`facegen_utils.spec`.
 """
 from __future__ import annotations

@@ -32,7 +32,7 @@ from facegen_utils.device import describe_device, resolve_device
 from facegen_utils.spec import DataSpec, ModelSpec, RunSpec, TrainConfig
 from facegen_utils.tensors import eval_mode
 
-from . import checkpoint, cpu_conv, distributed, objectives
+from . import augment, checkpoint, cpu_conv, distributed, objectives
 from .data import BatchSource, derive_seed
 from .history import LossLog
 
@@ -117,6 +117,7 @@ class Trainer:
         self.fixed_z = self.prior.sample(config.grid_size, models.latent_dim,
                                          generator=torch.Generator().manual_seed(config.seed))
         self._noise = torch.Generator(device=self.device)
+        self._augment_critic = augment.augmenter(config.augment, self._noise)  # draws from the step's stream
         self.samples: dict[int, Any] = {}
         self._log = LossLog(list(self.objective.columns))
         self._callbacks: dict[str, list[Callable[[Trainer], None]]] = {event: [] for event in EVENTS}
@@ -384,7 +385,7 @@ class Trainer:
         phases = self.objective.phases(index, self.step)
         step = objectives.Step(real=real, phases=phases, nets=self._nets, plain=self._plain, modules=self._modules,
                                latent_dim=self.models.latent_dim, prior=self.prior, noise=self._noise,
-                               autocast=self._autocast, labels=labels)
+                               autocast=self._autocast, labels=labels, augment=self._augment_critic)
         stats: dict[str, torch.Tensor] = {}
         for role in phases:
             loss, values = self.objective.loss(role, step)

@@ -53,6 +53,7 @@ class Step:
     autocast: Callable[[], AbstractContextManager]
     scratch: dict[str, Any] = field(default_factory=dict)  # what one phase leaves for the next
     labels: torch.Tensor | None = None          # the real batch's label rows (conditional objectives), (N, A)
+    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x  # applied to every batch a critic scores
 
     def like_real(self, images: torch.Tensor) -> torch.Tensor:
         """Generated images in the real batch's dtype and memory layout, so the critic always sees one kind of input.
@@ -143,7 +144,9 @@ class _Adversarial(Objective):
 
     The generator steps on the fakes the critic just saw (as the PyTorch DCGAN tutorial does, one forward pass of G
     saved), through the critic with its weights frozen. Real and generated images share one critic pass when no
-    layer mixes the samples of a batch (BatchNorm does: its statistics would then cover both halves)."""
+    layer mixes the samples of a batch (BatchNorm does: its statistics would then cover both halves). Every batch
+    the critic scores passes through ``Step.augment`` first (``TrainConfig.augment``; the identity by default), with
+    new random draws each time: the real and generated images of the critic's step and the fakes of G's step."""
 
     roles = ("G", "D")
     needs = "a generator and a discriminator/critic"
@@ -160,7 +163,8 @@ class _Adversarial(Objective):
     def loss(self, role: str, step: Step) -> _Losses:
         if role == "G":
             with frozen(step.modules["D"]), step.autocast():
-                loss_G = self.generator_loss(step.plain["D"](step.scratch["fake"], *step.told).view(-1))
+                fake_out = step.plain["D"](step.augment(step.scratch["fake"]), *step.told).view(-1)
+                loss_G = self.generator_loss(fake_out)
             return loss_G, {"loss_G": loss_G}
         real, told = step.real, step.told  # a conditional pair also sees the batch's labels
         z = step.prior.sample(real.shape[0], step.latent_dim, generator=step.noise, device=real.device)
@@ -169,10 +173,11 @@ class _Adversarial(Objective):
         with step.autocast():
             if self.joint:  # one pass over twice the batch: each weight matrix is read once, not twice
                 both = () if not told else (torch.cat([step.labels, step.labels]),)
-                real_out, fake_out = step.nets["D"](torch.cat([real, fake.detach()]), *both).view(-1).split(
-                    real.shape[0])
+                real_out, fake_out = step.nets["D"](step.augment(torch.cat([real, fake.detach()])), *both).view(
+                    -1).split(real.shape[0])
             else:
-                real_out, fake_out = step.nets["D"](real, *told).view(-1), step.nets["D"](fake.detach(), *told).view(-1)
+                real_out = step.nets["D"](step.augment(real), *told).view(-1)
+                fake_out = step.nets["D"](step.augment(fake.detach()), *told).view(-1)
         loss_D, stats = self.critic_loss(real_out, fake_out, step)
         return loss_D, {"loss_D": loss_D, **stats}
 
