@@ -1,4 +1,5 @@
-"""The engine's GPU paths: bf16/fp16 autocast, channels_last, GPU-resident data, compile with CUDA graphs.
+"""The engine's GPU paths: bf16/fp16 autocast, channels_last, GPU-resident data, the critic's translation drawn on
+the GPU, compile with CUDA graphs.
 
 These run only where a CUDA device is present (the CPU-only CI skips them); their CPU counterparts are in
 test_training.py (autocast on the CPU, compile through inductor's CPU backend).
@@ -31,7 +32,7 @@ def _config(**overrides) -> TrainConfig:
 def test_autocast_training_on_the_gpu_with_resident_data(faces, tmp_path, amp):
     torch.manual_seed(0)
     trainer = Trainer(models.build("dcgan", image_size=32, base_channels=16), faces,
-                      _config(amp=amp, gpu_dataset="on", out_dir=str(tmp_path)))
+                      _config(amp=amp, gpu_dataset="on", augment="translation", out_dir=str(tmp_path)))
     assert trainer.batches.images is not None and trainer.batches.images.is_cuda
     assert trainer.channels_last
     assert trainer.models.G.main[0].weight.is_contiguous(memory_format=torch.channels_last)
