@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facegen_utils import __version__, profiles
-from facegen_utils.spec import AUGMENTS, COMPILE_MODES, LR_DECAYS, RunSpec, check_choice, check_int, check_number, suggest
+from facegen_utils.spec import (AUGMENTS, COMPILE_MODES, LR_DECAYS, RunSpec, check_choice, check_int, check_number,
+                                suggest)
 
 PROG = "python -m facegen_utils"
 RUN_FILE = "run.json"  # the train command's resolved arguments, read back by --resume
