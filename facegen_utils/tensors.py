@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["from_uint8", "from_unit", "to_unit", "to_uint8", "eval_mode", "frozen"]
+__all__ = ["from_uint8", "from_unit", "to_unit", "to_uint8", "memory_format", "eval_mode", "frozen"]
 
 Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
@@ -49,6 +49,13 @@ def to_uint8(x: torch.Tensor, value_range: Sequence[float] = (-1.0, 1.0)) -> tor
     if x.dtype == torch.uint8:
         return x
     return to_unit(x, value_range).mul_(255.0).round_().to(torch.uint8)
+
+
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The layout of ``x``: ``torch.channels_last`` for an NHWC image batch (not also plain contiguous), else
+    ``torch.contiguous_format``; pass it to ``.to`` or ``.contiguous`` to give another tensor the same layout."""
+    return (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 
 from facegen_utils.spec import AUGMENTS
+from facegen_utils.tensors import memory_format
 
 __all__ = ["AUGMENTS", "translate", "augmenter"]
 
@@ -37,9 +38,7 @@ def translate(x: torch.Tensor, fraction: float = 0.125, *, generator: torch.Gene
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     source = (rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
     moved = x.reshape(n, c, h * w).gather(2, source).view(n, c, h, w) * inside.unsqueeze(1).to(x.dtype)
-    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        moved = moved.contiguous(memory_format=torch.channels_last)  # the layout the critic was given
-    return moved
+    return moved.contiguous(memory_format=memory_format(x))  # the layout the critic was given
 
 
 def augmenter(policy: str, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:

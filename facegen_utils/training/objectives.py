@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from facegen_utils import losses
-from facegen_utils.tensors import frozen
+from facegen_utils.tensors import frozen, memory_format
 
 __all__ = ["Objective", "Step", "GAN", "WGANClip", "WGANGP", "VAE", "Diffusion", "ConditionalGAN", "register", "names", "get", "check_compatible"]
 
@@ -62,10 +62,7 @@ class Step:
         meets a generator that may end in NCHW: a compiled critic would then be traced again for each kind (and
         torch.compile stops compiling a function after 8 traces). The critic's first layer casts to the autocast
         type itself, so its arithmetic does not change."""
-        real = self.real
-        layout = (torch.channels_last if real.dim() == 4 and not real.is_contiguous()
-                  and real.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
-        return images.to(dtype=real.dtype, memory_format=layout)
+        return images.to(dtype=self.real.dtype, memory_format=memory_format(self.real))
 
     @property
     def told(self) -> tuple[torch.Tensor, ...]:
