@@ -73,5 +73,5 @@ def test_augment_is_a_named_choice_and_needs_a_critic():
         TrainConfig(augment="flip")
     with pytest.raises(ValueError, match="augment='translation' is invalid; expected 'none' for objective='vae'"):
         TrainConfig(objective="vae", augment="translation")
-    with pytest.raises(ValueError, match="augment='x' is not one of"):
+    with pytest.raises(ValueError, match="augment='x' is invalid; expected one of 'none', 'translation'"):
         augmenter("x", torch.Generator())

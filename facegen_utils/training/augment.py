@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from facegen_utils.spec import AUGMENTS
+from facegen_utils.spec import AUGMENTS, check_choice
 from facegen_utils.tensors import memory_format
 
 __all__ = ["AUGMENTS", "translate", "augmenter"]
@@ -43,8 +43,7 @@ def translate(x: torch.Tensor, fraction: float = 0.125, *, generator: torch.Gene
 
 def augmenter(policy: str, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     """The function applied to every batch the critic scores under ``policy`` (one of :data:`AUGMENTS`)."""
-    if policy not in AUGMENTS:
-        raise ValueError(f"augment={policy!r} is not one of {AUGMENTS}")
+    check_choice("augment", policy, AUGMENTS)
     if policy == "none":
         return lambda x: x
     return lambda x: translate(x, generator=generator)
