@@ -61,11 +61,13 @@ def _variety(row: Mapping[str, Any]) -> str:
 
 def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any], *, run_epochs: int,
                     shipped_epochs: int, shipped_minutes: float, targets: bool = True,
-                    architecture: str = "the same architecture") -> str:
-    """One sentence comparing this run's final row with the shipped generator's (both with precision, coverage).
+                    architecture: str = "the same architecture", training: str = "") -> str:
+    """One sentence comparing this run's final row with the shipped generator's (both with precision, coverage), and
+    one naming the training settings that differ, if any.
 
     ``targets`` False leaves out the course's GAN targets (the VAE is judged by its pictures); ``architecture`` says
-    how the shipped network differs from this run's (:func:`facegen_utils.pretrained.architecture_change`).
+    how the shipped network differs from this run's (:func:`facegen_utils.pretrained.architecture_change`),
+    ``training`` which training settings do (:func:`facegen_utils.pretrained.training_change`).
     """
     change = shipped["coverage"] - run["coverage"]
     trend = (f"coverage {'rises' if change > 0 else 'falls'} by {abs(change):.2f}" if abs(change) >= 0.05
@@ -76,7 +78,7 @@ def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any
     return (f"{name}: trained for {shipped_epochs} epochs ({shipped_minutes:.0f} min on one CPU thread) instead of "
             f"{run_epochs}, {architecture} reaches precision {shipped['precision']:.2f} and coverage "
             f"{shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
-            f"{verdict}.")
+            f"{verdict}." + (f" Trained with {training}." if training else ""))
 
 
 #: a step along a direction may lower its attribute's share by this much and still count as rising (100-200 faces: the

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from facegen_utils.spec import RunSpec
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
-           "rescore", "architecture_change", "setting", "changed_settings", "sha256", "for_notebook",
+           "rescore", "architecture_change", "training_change", "NOT_TRAINING", "setting", "changed_settings", "sha256", "for_notebook",
            "rebuild_command", "LongerTraining", "after_longer_training", "applies", "for_exploration", "by_prior",
            "gan_for_comparison"]
 
@@ -176,11 +176,8 @@ def setting(run: "RunSpec") -> dict[str, Any]:
     return _as_json(flat)
 
 
-def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str, tuple[Any, Any]]:
-    """{setting: (recorded, planned)} where :func:`spec` no longer gives what the shipped ``name`` was trained with.
-
-    Empty when ``scripts/pretrain.py NAME`` would train the same run again; a quick profile that changed since
-    shows here (pin the old value in the plan's overrides)."""
+def _recorded_setting(name: str, folder: str | Path | None = None) -> dict[str, Any]:
+    """The whole setting the shipped ``name`` was trained with, as :func:`setting` gives it for a run."""
     recorded = manifest(name, folder=folder).get("run")
     if recorded is None:
         raise PretrainedError(f"pretrained model {name!r}: its manifest records no run setting; rebuild it with "
@@ -191,6 +188,15 @@ def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str
     defaults = _as_json(RunSpec.flat_defaults())
     recorded = {**{key: value for key, value in defaults.items() if key != "model_options"}, **recorded}
     recorded["model_options"] = _full_options(recorded["model"], recorded.get("model_options") or {})
+    return recorded
+
+
+def changed_settings(name: str, *, folder: str | Path | None = None) -> dict[str, tuple[Any, Any]]:
+    """{setting: (recorded, planned)} where :func:`spec` no longer gives what the shipped ``name`` was trained with.
+
+    Empty when ``scripts/pretrain.py NAME`` would train the same run again; a quick profile that changed since
+    shows here (pin the old value in the plan's overrides)."""
+    recorded = _recorded_setting(name, folder)
     planned = setting(spec(name))
     return {key: (recorded.get(key), planned.get(key)) for key in sorted(set(recorded) | set(planned))
             if recorded.get(key) != planned.get(key)}
@@ -370,6 +376,36 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
     return text
 
 
+#: flat settings that do not change what a run learns (where and how fast it runs, what it writes), or that the
+#: "After longer training" sentence names elsewhere (the network: :func:`architecture_change`; the epochs; the data and
+#: prior, which must match for the comparison to apply); every other setting is part of how a model was trained
+NOT_TRAINING = frozenset({"dataset", "data_dir", "conditions", "model", "image_size", "latent_dim", "model_options",
+                          "epochs", "prior", "seed", "device", "amp", "channels_last", "compile", "cpu_gemm_grad",
+                          "gpu_dataset", "grid_size", "sample_every", "checkpoint_every", "keep_checkpoints",
+                          "out_dir", "num_workers", "log_every", "deterministic"})
+
+
+def _shown(value: Any) -> str:
+    return "(" + ", ".join(map(str, value)) + ")" if isinstance(value, (list, tuple)) else str(value)
+
+
+def training_change(name: str, run: "RunSpec | None" = None) -> str:
+    """The training settings the shipped ``name`` was trained with that differ from ``run``'s (default: its
+    notebook's quick profile), as "lr 0.0002 (this run: 0.0006), ..."; "" when there are none.
+
+    The network is :func:`architecture_change`'s part; the settings of :data:`NOT_TRAINING` are left out.
+    """
+    recorded = _recorded_setting(name)
+    if run is None:
+        from facegen_utils import profiles
+
+        plan = _check_name(name)
+        run = profiles.get(plan.notebook, "quick", variant=plan.variant).spec
+    ran = setting(run)
+    return ", ".join(f"{key} {_shown(recorded[key])} (this run: {_shown(ran.get(key))})" for key in recorded
+                     if key not in NOT_TRAINING and ran.get(key) != recorded[key])
+
+
 def for_exploration(name: str, run_models: Any, run: "RunSpec") -> tuple[Any, str]:
     """The generator a notebook's interactive parts act on, and one line saying which.
 
@@ -423,6 +459,14 @@ def _options(source: Any) -> Mapping[str, Any] | None:
     return options if isinstance(options, Mapping) else None
 
 
+def _run_spec(source: Any, run: "RunSpec") -> "RunSpec":
+    """The specification ``source`` was trained with: a Trainer's own, else the notebook's ``run``."""
+    from facegen_utils.spec import RunSpec
+
+    own = getattr(source, "spec", None)
+    return own if isinstance(own, RunSpec) else run
+
+
 def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSpec", *,
                           run_epochs: "int | Mapping[str, int]", n: int | None = None, seed: int = 2,
                           grid: int = 36) -> LongerTraining:
@@ -466,7 +510,8 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
                                                      shipped_epochs=info["epochs"],
                                                      shipped_minutes=info["seconds"] / 60,
                                                      targets=shipped.vae is None,
-                                                     architecture=architecture_change(name, _options(source))))
+                                                     architecture=architecture_change(name, _options(source)),
+                                                     training=training_change(name, _run_spec(source, run))))
     import pandas as pd
 
     table = pd.concat(rows)

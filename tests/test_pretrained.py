@@ -243,6 +243,28 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
     assert "instead of 1, the same architecture with base_channels 32 (this run: 8) reaches precision 0.90" in text
 
 
+def test_the_longer_training_sentence_names_the_changed_training_settings():
+    from facegen_utils import profiles
+
+    # against its notebook's quick profile: every training setting the plan changed, in the manifest's words
+    assert pretrained.training_change("04-normal") == (
+        "lr 0.0002 (this run: 0.0006), betas (0.0, 0.99) (this run: (0.5, 0.999)), real_label 1.0 (this run: 0.8), "
+        "fake_label 0.0 (this run: 0.1), hflip True (this run: False), augment translation (this run: none), "
+        "ema 0.999 (this run: None)")
+    # the plan itself, or the plan run elsewhere with another seed: no training change
+    for name in pretrained.names():
+        assert pretrained.training_change(name, pretrained.spec(name)) == "", name
+    moved = pretrained.spec("05-gan").replace(device="cpu", seed=3, log_every=1, sample_every=2, epochs=1)
+    assert pretrained.training_change("05-gan", moved) == ""
+    quick = profiles.get("01", "quick", variant="vae").spec
+    assert pretrained.training_change("01-vae", quick.replace(vae_beta=0.5)) == ""
+    assert pretrained.training_change("01-vae", quick.replace(vae_beta=0.25)) == "vae_beta 0.5 (this run: 0.25)"
+    text = conclusions.longer_training("x", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9, "coverage": 0.9},
+                                       run_epochs=1, shipped_epochs=2, shipped_minutes=1,
+                                       training="lr 0.0002 (this run: 0.0004)")
+    assert text.endswith("(0.7 / 0.5). Trained with lr 0.0002 (this run: 0.0004).")
+
+
 def test_after_longer_training_is_not_shown_on_real_data():
     from facegen_utils import profiles
 
@@ -266,3 +288,4 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     assert result.table["coverage"].iloc[1] > result.table["coverage"].iloc[0]
     assert result.sentences[0].startswith("05-gan: trained for 180 epochs (") and "instead of 3" in result.sentences[0]
     assert "the same architecture with base_channels 32 (this run: 8) reaches" in result.sentences[0]
+    assert result.sentences[0].endswith(" Trained with lr 0.0002 (this run: 0.0004), ema 0.999 (this run: None).")
