@@ -460,11 +460,12 @@ def _options(source: Any) -> Mapping[str, Any] | None:
 
 
 def _run_spec(source: Any, run: "RunSpec") -> "RunSpec":
-    """The specification ``source`` was trained with: a Trainer's own, else the notebook's ``run``."""
-    from facegen_utils.spec import RunSpec
+    """What ``source`` was trained with: a Trainer's own training settings on the notebook ``run``'s data and model
+    (a Trainer built from a model set and a tensor knows no data specification), else ``run``."""
+    from facegen_utils.spec import RunSpec, TrainConfig
 
-    own = getattr(source, "spec", None)
-    return own if isinstance(own, RunSpec) else run
+    config = getattr(source, "config", None)
+    return RunSpec(run.data, run.model, config) if isinstance(config, TrainConfig) else run
 
 
 def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSpec", *,

@@ -289,3 +289,12 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     assert result.sentences[0].startswith("05-gan: trained for 180 epochs (") and "instead of 3" in result.sentences[0]
     assert "the same architecture with base_channels 32 (this run: 8) reaches" in result.sentences[0]
     assert result.sentences[0].endswith(" Trained with lr 0.0002 (this run: 0.0004), ema 0.999 (this run: None).")
+    # a Trainer built from a model set and a tensor (notebook 04's way) knows no data specification: its training
+    # settings are its own, the data's those of the notebook's run
+    from facegen_utils.training import Trainer
+
+    changed = run.replace(lr=1e-3, hflip=True)
+    trainer = Trainer(changed.build_models(), run.load_dataset(), changed.train)
+    result = pretrained.after_longer_training({"05-gan": trainer}, reference, run, run_epochs=0, grid=4, n=20)
+    assert result.sentences[0].endswith(" Trained with lr 0.0002 (this run: 0.001), hflip False (this run: True), "
+                                        "ema 0.999 (this run: None).")
