@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from facegen_utils.spec import RunSpec
 
 __all__ = ["ASSETS", "PLANS", "Plan", "PretrainedError", "names", "manifest", "load", "spec", "train", "score",
-           "rescore", "architecture_change", "training_change", "NOT_TRAINING", "setting", "changed_settings", "sha256", "for_notebook",
-           "rebuild_command", "LongerTraining", "after_longer_training", "applies", "for_exploration", "by_prior",
-           "gan_for_comparison"]
+           "rescore", "architecture_change", "training_change", "NOT_TRAINING", "setting", "changed_settings",
+           "sha256", "for_notebook", "rebuild_command", "LongerTraining", "after_longer_training", "applies",
+           "for_exploration", "by_prior", "gan_for_comparison"]
 
 #: where the weights and manifests live (inside the package, so an installed copy has them)
 ASSETS = Path(__file__).resolve().parent / "assets" / "pretrained"
@@ -148,13 +148,19 @@ def manifest(name: str, *, folder: str | Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def spec(name: str) -> "RunSpec":
-    """The run specification ``name`` is trained with: its notebook's quick profile, the plan's epochs and changes."""
+def _quick_spec(name: str, **overrides: Any) -> "RunSpec":
+    """The quick profile of the notebook model ``name`` is a longer run of (with ``overrides``): what a student runs."""
     from facegen_utils import profiles
 
     plan = _check_name(name)
-    base = profiles.get(plan.notebook, "quick", variant=plan.variant, **plan.overrides)
-    return base.spec.replace(epochs=plan.epochs, ema=plan.ema, sample_every=0, checkpoint_every=0, out_dir=None)
+    return profiles.get(plan.notebook, "quick", variant=plan.variant, **overrides).spec
+
+
+def spec(name: str) -> "RunSpec":
+    """The run specification ``name`` is trained with: its notebook's quick profile, the plan's epochs and changes."""
+    plan = _check_name(name)
+    return _quick_spec(name, **plan.overrides).replace(epochs=plan.epochs, ema=plan.ema, sample_every=0,
+                                                       checkpoint_every=0, out_dir=None)
 
 
 def _as_json(value: Any) -> Any:
@@ -355,10 +361,7 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
     info = manifest(name)
     model = info["model_spec"]
     if options is None:
-        from facegen_utils import profiles
-
-        plan = _check_name(name)
-        options = profiles.get(plan.notebook, "quick", variant=plan.variant).spec.model.options
+        options = _quick_spec(name).model.options
     # an option left out on either side is the model's default, so a width set only by this run counts too; a tuple
     # of this run equals the list the manifest holds
     from facegen_utils.models.registry import DISCRIMINATOR_OPTIONS
@@ -396,12 +399,7 @@ def training_change(name: str, run: "RunSpec | None" = None) -> str:
     The network is :func:`architecture_change`'s part; the settings of :data:`NOT_TRAINING` are left out.
     """
     recorded = _recorded_setting(name)
-    if run is None:
-        from facegen_utils import profiles
-
-        plan = _check_name(name)
-        run = profiles.get(plan.notebook, "quick", variant=plan.variant).spec
-    ran = setting(run)
+    ran = setting(_quick_spec(name) if run is None else run)
     return ", ".join(f"{key} {_shown(recorded[key])} (this run: {_shown(ran.get(key))})" for key in recorded
                      if key not in NOT_TRAINING and ran.get(key) != recorded[key])
 

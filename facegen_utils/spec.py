@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from facegen_utils.models import ModelSet
 
 __all__ = ["OPTIMIZERS", "CRITIC_SCHEDULES", "AMP_MODES", "GPU_DATASET_MODES", "AUGMENTS", "KEEP_CHECKPOINTS",
-           "COMPILE_MODES", "VAE_RECONSTRUCTIONS", "suggest", "check_choice", "check_int", "check_number", "check_fields",
-           "TrainConfig", "ModelSpec", "DataSpec", "RunSpec"]
+           "COMPILE_MODES", "VAE_RECONSTRUCTIONS", "suggest", "check_choice", "check_int", "check_number",
+           "check_fields", "TrainConfig", "ModelSpec", "DataSpec", "RunSpec"]
 
 OPTIMIZERS = ("adam", "rmsprop")
 CRITIC_SCHEDULES = ("inner", "every-nth")
