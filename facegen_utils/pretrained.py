@@ -87,7 +87,8 @@ PLANS: dict[str, Plan] = {
     # critic sees steady the raw generator (precision 0.70-0.75 instead of 0.2-0.5) and lift U(-1, 1) from 0.68 to
     # 0.77-0.81; both fall back after 500 epochs (N(0, 1) 0.50 at 700), so 400 (12,800 iterations). Random flips of
     # the paintings on top: precision 0.82 / 0.85, coverage 0.92 / 0.90 (N(0, 1) / U(-1, 1); without 0.79 / 0.77)
-    **{f"04-{short}": Plan("04", "gan", 400, {"lr": 2e-4, "prior": prior, "model_options": {"base_channels": 32},
+    **{f"04-{short}": Plan("04", "gan", 400, {"lr": 2e-4, "prior": prior, "limit": 1024,
+                                             "model_options": {"base_channels": 32},
                                              "real_label": 1.0, "fake_label": 0.0, "betas": (0.0, 0.99),
                                              "augment": "translation", "hflip": True}, ema=0.999)
        for short, prior in (("normal", "normal(0, 1)"), ("uniform", "uniform(-1, 1)"))},

@@ -248,9 +248,14 @@ def test_the_longer_training_sentence_names_the_changed_training_settings():
 
     # against its notebook's quick profile: every training setting the plan changed, in the manifest's words
     assert pretrained.training_change("04-normal") == (
-        "lr 0.0002 (this run: 0.0006), betas (0.0, 0.99) (this run: (0.5, 0.999)), real_label 1.0 (this run: 0.8), "
-        "fake_label 0.0 (this run: 0.1), hflip True (this run: False), augment translation (this run: none), "
-        "ema 0.999 (this run: None)")
+        "limit 1024 (this run: 300), lr 0.0002 (this run: 0.0006), ema 0.999 (this run: None)")
+    # the quick run with the report's training step (exercise 5 of notebook 04): the step's settings are named too
+    report_step = profiles.get("04", "quick").spec.replace(real_label=0.8, fake_label=0.1, betas=(0.5, 0.999),
+                                                           augment="none", hflip=False)
+    assert pretrained.training_change("04-normal", report_step) == (
+        "limit 1024 (this run: 300), lr 0.0002 (this run: 0.0006), betas (0.0, 0.99) (this run: (0.5, 0.999)), "
+        "real_label 1.0 (this run: 0.8), fake_label 0.0 (this run: 0.1), hflip True (this run: False), augment "
+        "translation (this run: none), ema 0.999 (this run: None)")
     # the plan itself, or the plan run elsewhere with another seed: no training change
     for name in pretrained.names():
         assert pretrained.training_change(name, pretrained.spec(name)) == "", name
