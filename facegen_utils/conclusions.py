@@ -61,22 +61,28 @@ def _variety(row: Mapping[str, Any]) -> str:
 
 def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any], *, run_epochs: int,
                     shipped_epochs: int, shipped_minutes: float, targets: bool = True,
-                    architecture: str = "the same architecture", training: str = "") -> str:
+                    architecture: str = "the same architecture", training: str = "",
+                    run_steps: int | None = None, shipped_steps: int | None = None) -> str:
     """One sentence comparing this run's final row with the shipped generator's (both with precision, coverage), and
     one naming the training settings that differ, if any.
 
     ``targets`` False leaves out the course's GAN targets (the VAE is judged by its pictures); ``architecture`` says
     how the shipped network differs from this run's (:func:`facegen_utils.pretrained.architecture_change`),
-    ``training`` which training settings do (:func:`facegen_utils.pretrained.training_change`).
+    ``training`` which training settings do (:func:`facegen_utils.pretrained.training_change`). With both
+    ``run_steps`` and ``shipped_steps`` the iterations are named too: an epoch of another dataset size or batch size
+    holds another number of them (notebook 04: 9 on its 300 paintings, 32 on the shipped run's 1,024).
     """
+    steps = run_steps is not None and shipped_steps is not None
+    shipped_span = f"{shipped_steps:,} iterations, " if steps else ""
+    run_span = f" ({run_steps:,} iterations)" if steps else ""
     change = shipped["coverage"] - run["coverage"]
     trend = (f"coverage {'rises' if change > 0 else 'falls'} by {abs(change):.2f}" if abs(change) >= 0.05
              else "coverage stays within 0.05")
     reached = shipped["precision"] >= TARGET_PRECISION and shipped["coverage"] >= TARGET_COVERAGE
     verdict = (f", and it {'reaches' if reached else 'does not reach'} the course's targets ({TARGET_PRECISION} / "
                f"{TARGET_COVERAGE})" if targets else "")
-    return (f"{name}: trained for {shipped_epochs} epochs ({shipped_minutes:.0f} min on one CPU thread) instead of "
-            f"{run_epochs}, {architecture} reaches precision {shipped['precision']:.2f} and coverage "
+    return (f"{name}: trained for {shipped_epochs} epochs ({shipped_span}{shipped_minutes:.0f} min on one CPU thread) "
+            f"instead of {run_epochs}{run_span}, {architecture} reaches precision {shipped['precision']:.2f} and coverage "
             f"{shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
             f"{verdict}." + (f" Trained with {training}." if training else ""))
 

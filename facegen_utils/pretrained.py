@@ -473,7 +473,8 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
     """Compare this run's generators with the shipped ones of the same models, on the procedural data only.
 
     ``runs`` maps a shipped name (``"05-gan"``) to what this run trained (a Trainer, a ModelSet or a generator);
-    ``run_epochs`` the epochs this run trained (one number, or one per name); ``reference`` is the real features
+    ``run_epochs`` the epochs this run trained (one number, or one per name; a Trainer's iterations are named
+    beside them); ``reference`` is the real features
     of :func:`facegen_utils.metrics.reference`; ``run`` the run's
     specification: when its dataset or image size differs from the shipped generators', the comparison does not
     apply (a generator trained on procedural faces is never shown as a result on real data) and ``reason`` says so.
@@ -482,6 +483,7 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
     """
     from facegen_utils import conclusions, metrics
     from facegen_utils.metrics.evaluate import _fake
+    from facegen_utils.training import Trainer
     from facegen_utils.viz import compare_grids
 
     if not runs:
@@ -508,6 +510,8 @@ def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSp
             samples[label], ranges[label] = images, tuple(value_range)
         sentences.append(conclusions.longer_training(name, found[0], found[1], run_epochs=epochs,
                                                      shipped_epochs=info["epochs"],
+                                                     run_steps=source.step if isinstance(source, Trainer) else None,
+                                                     shipped_steps=info.get("steps"),
                                                      shipped_minutes=info["seconds"] / 60,
                                                      targets=shipped.vae is None,
                                                      architecture=architecture_change(name, _options(source)),

@@ -202,6 +202,13 @@ def test_the_longer_training_sentence_is_computed_from_both_rows():
     worse = conclusions.longer_training("x", shipped, run, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
                                         targets=False)
     assert "coverage falls by 0.55" in worse and "targets" not in worse
+    counted = conclusions.longer_training("04-normal", run, shipped, run_epochs=75, shipped_epochs=400,
+                                          shipped_minutes=10.4, run_steps=675, shipped_steps=12800)
+    assert counted.startswith("04-normal: trained for 400 epochs (12,800 iterations, 10 min on one CPU thread) "
+                              "instead of 75 (675 iterations), the same architecture reaches")
+    one_side = conclusions.longer_training("x", run, shipped, run_epochs=1, shipped_epochs=2, shipped_minutes=1,
+                                           run_steps=9)  # the other count unknown: neither is named
+    assert "iterations" not in one_side
 
 
 def test_the_longer_training_sentence_names_a_changed_architecture():
@@ -303,3 +310,10 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     result = pretrained.after_longer_training({"05-gan": trainer}, reference, run, run_epochs=0, grid=4, n=20)
     assert result.sentences[0].endswith(" Trained with lr 0.0002 (this run: 0.001), hflip False (this run: True), "
                                         "ema 0.999 (this run: None).")
+    # a Trainer knows its iterations: both are named, since an epoch of another batch or dataset size differs
+    trainer.fit(1)
+    result = pretrained.after_longer_training({"05-gan": trainer}, reference, run, run_epochs=1, grid=4, n=20)
+    steps = len(run.load_dataset()) // run.train.batch_size
+    assert steps > 0 and trainer.step == steps
+    assert (f"trained for 180 epochs (5,760 iterations, {pretrained.manifest('05-gan')['seconds'] / 60:.0f} min on one "
+            f"CPU thread) instead of 1 ({steps} iterations), ") in result.sentences[0]
