@@ -368,7 +368,7 @@ def architecture_change(name: str, options: Mapping[str, Any] | None = None) -> 
     from facegen_utils.models.registry import DISCRIMINATOR_OPTIONS
 
     shipped, ran = (_full_options(model["name"], given) for given in (model["options"], options))
-    changed = {key: f"{key} {shipped[key]} (this run: {ran[key]})" for key in shipped
+    changed = {key: f"{key} {_shown(shipped[key])} (this run: {_shown(ran[key])})" for key in shipped
                if key != "conditions" and ran.get(key) != shipped[key]}
     own = [text for key, text in changed.items() if key not in DISCRIMINATOR_OPTIONS]
     opponent = [text for key, text in changed.items() if key in DISCRIMINATOR_OPTIONS]

@@ -242,6 +242,10 @@ def test_the_longer_training_sentence_names_a_changed_architecture():
     assert "base_channels" not in pretrained.manifest("01-gan")["model_spec"]["options"]
     # a tuple of the run and the list of the manifest are the same setting
     assert pretrained.architecture_change("06-ddpm") == "the same architecture with sample_steps 50 (this run: 25)"
+    # and a changed one reads the same way on both sides, as training_change writes betas
+    fewer_levels = {**pretrained.manifest("06-ddpm")["model_spec"]["options"], "channel_mults": (1, 2)}
+    assert pretrained.architecture_change("06-ddpm", fewer_levels) == (
+        "the same architecture with channel_mults (1, 2, 2) (this run: (1, 2))")
     assert pretrained.architecture_change("01-gan", {"base_channels": 16, "bn_momentum": 0.1}) == (
         "the same architecture with base_channels 32 (this run: 16)")
     text = conclusions.longer_training("05-gan", {"precision": 0.1, "coverage": 0.1}, {"precision": 0.9,
