@@ -194,7 +194,10 @@ def test_weight_decay_and_augment_flags_reach_the_training_settings():
     with pytest.raises(ValueError, match="weight_decay"):
         train("--weight-decay", "-1")
     assert train("--augment", "translation").augment == "translation"
-    assert train("--profile", "04:quick").augment == "none"
+    assert train("--profile", "05:quick").augment == "none"
+    # a profile's own augmentation (04's quick runs shift what the critic sees), and the flag that turns it off
+    assert train("--profile", "04:quick").augment == "translation"
+    assert train("--profile", "04:quick", "--augment", "none").augment == "none"
 
 
 @pytest.mark.parametrize("extra, expected", [([], None), (["--compile"], True),
