@@ -51,6 +51,21 @@ def record(output_dir: str | Path, *, title: str, numbers: Mapping[str, Any] | N
     return target
 
 
+def quality(table: Any, *, label: str = "{}") -> dict[str, str]:
+    """Gallery numbers "precision / coverage <row>" -> "0.86 / 0.68" for each row of a metrics table (rows of
+    :func:`facegen_utils.metrics.evaluate`); ``label`` formats each row's index value ("epoch {}" -> "epoch 25").
+
+    The gallery then shows what the course judges quality by (the k-NN precision and Naeem et al.'s 2020 coverage),
+    beside the FID.
+    """
+    missing = sorted({"precision", "coverage"} - set(table.columns))
+    if missing:
+        raise ValueError(f"the table has no {' and no '.join(missing)} column: score it with fu.metrics.evaluate's "
+                         "default metrics")
+    return {f"precision / coverage {label.format(index)}": f"{row['precision']:.2f} / {row['coverage']:.2f}"
+            for index, row in table.iterrows()}
+
+
 def _plain(value: Any) -> Any:
     """Make numbers JSON-friendly (tensors, numpy scalars, rounding of long floats)."""
     if hasattr(value, "item") and callable(value.item):

@@ -57,3 +57,17 @@ def test_gallery_links_html_copies_and_every_link_resolves(tmp_path, monkeypatch
     assert f"{broken.name}/{broken.name}.ipynb" in links and not (broken.output_dir / f"{broken.name}.html").exists()
     assert f"could not convert {broken.name}.ipynb to HTML" in caplog.text
     assert "datasets/grid.png" in links and f"{first.name}/samples.png" in links
+
+
+def test_quality_numbers_name_each_row_and_need_both_columns():
+    import pandas as pd
+    import pytest
+
+    table = pd.DataFrame({"precision": [0.861, 0.5], "coverage": [0.675, 0.104], "fid": [30.0, 90.0]},
+                         index=["gan", "vae"])
+    assert gallery.quality(table) == {"precision / coverage gan": "0.86 / 0.68",
+                                      "precision / coverage vae": "0.50 / 0.10"}
+    by_epoch = table.set_axis([20, 25]).tail(1)
+    assert gallery.quality(by_epoch, label="at epoch {}") == {"precision / coverage at epoch 25": "0.50 / 0.10"}
+    with pytest.raises(ValueError, match="no coverage column"):
+        gallery.quality(table.drop(columns="coverage"))

@@ -141,6 +141,9 @@ def test_papermill_run_with_injected_parameters(path: Path, tmp_path: Path) -> N
     nb = _execute(path, tmp_path, profile="smoke", seed=3, amp="bf16", output_dir=str(out))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["title"]
+    # the gallery shows the quality measures beside the FID (07 lists its table's columns, precision and coverage too)
+    quality = {k: v for k, v in summary["numbers"].items() if re.match(r"(\w+ )?(precision|coverage)", k)}
+    assert quality, f"{path.name}: no precision / coverage in the gallery numbers"
     for caption, image in summary["images"].items():
         assert (out / image).is_file(), f"{path.name}: gallery image {caption!r} missing"
     code = [c for c in nb.cells if c.cell_type == "code"]
