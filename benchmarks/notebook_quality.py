@@ -4,10 +4,9 @@ Trains what each notebook trains in its profile (each model of 01, the MLP WGAN-
 ``more_epochs`` as the notebook's resumed run, 03, each prior of 04 for its iterations, 05) with the same run
 specification the notebook builds, then scores 1,000 samples against 1,000 real images (fewer where the data holds
 fewer) in the package's features: precision, coverage and density (Naeem et al. 2020), FID; and the training
-seconds. Targets (the quick-quality
-issue): GAN-family models of 01, 03, 05 precision >= 0.7 and coverage >= 0.5; 02 coverage >= 0.3; the symmetric
-priors of 04 coverage >= 0.3 while Gamma(2, 1) and N(+-1, 1) are flagged as repeating. The notebook's own time is
-measured by ``notebook_budget.py`` (training is most of it).
+seconds. Targets (the quick-quality issue): GAN-family models of 01, 03, 05 precision >= 0.7 and coverage >= 0.5; 02
+coverage >= 0.3; the symmetric priors of 04 coverage >= 0.3 while Gamma(2, 1) and N(+-1, 1) are flagged as
+repeating. The notebook's own time is measured by ``notebook_budget.py`` (training is most of it).
 
     python benchmarks/notebook_quality.py [--notebooks 01,05] [--n 1000] [--profile quick]
 """

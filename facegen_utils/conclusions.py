@@ -82,8 +82,8 @@ def longer_training(name: str, run: Mapping[str, Any], shipped: Mapping[str, Any
     verdict = (f", and it {'reaches' if reached else 'does not reach'} the course's targets ({TARGET_PRECISION} / "
                f"{TARGET_COVERAGE})" if targets else "")
     return (f"{name}: trained for {shipped_epochs} epochs ({shipped_span}{shipped_minutes:.0f} min on one CPU thread) "
-            f"instead of {run_epochs}{run_span}, {architecture} reaches precision {shipped['precision']:.2f} and coverage "
-            f"{shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
+            f"instead of {run_epochs}{run_span}, {architecture} reaches precision {shipped['precision']:.2f} and "
+            f"coverage {shipped['coverage']:.2f} (this run: {run['precision']:.2f} / {run['coverage']:.2f}); {trend}"
             f"{verdict}." + (f" Trained with {training}." if training else ""))
 
 

@@ -461,10 +461,10 @@ def _options(source: Any) -> Mapping[str, Any] | None:
 def _run_spec(source: Any, run: "RunSpec") -> "RunSpec":
     """What ``source`` was trained with: a Trainer's own training settings on the notebook ``run``'s data and model
     (a Trainer built from a model set and a tensor knows no data specification), else ``run``."""
-    from facegen_utils.spec import RunSpec, TrainConfig
+    from facegen_utils.spec import RunSpec
+    from facegen_utils.training import Trainer
 
-    config = getattr(source, "config", None)
-    return RunSpec(run.data, run.model, config) if isinstance(config, TrainConfig) else run
+    return RunSpec(run.data, run.model, source.config) if isinstance(source, Trainer) else run
 
 
 def after_longer_training(runs: "Mapping[str, Any]", reference: Any, run: "RunSpec", *,
