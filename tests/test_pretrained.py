@@ -321,3 +321,10 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     assert steps > 0 and trainer.step == steps
     assert (f"trained for 180 epochs (5,760 iterations, {pretrained.manifest('05-gan')['seconds'] / 60:.0f} min on one "
             f"CPU thread) instead of 1 ({steps} iterations), ") in result.sentences[0]
+    assert list(result.table.index) == ["05-gan: this run (1 epoch)", "05-gan: shipped (180 epochs)"]  # 32 an epoch
+    # where an epoch holds fewer iterations than the shipped run's (notebook 04's 300 paintings), the labels name them
+    few = Trainer(changed.build_models(), run.replace(limit=4 * run.train.batch_size).load_dataset(), changed.train)
+    few.fit(1)
+    result = pretrained.after_longer_training({"05-gan": few}, reference, run, run_epochs=1, grid=4, n=20)
+    assert list(result.table.index) == ["05-gan: this run (1 epoch, 4 iterations)",
+                                        "05-gan: shipped (180 epochs, 5,760 iterations)"]
