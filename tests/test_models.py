@@ -128,7 +128,8 @@ def test_unsupported_image_size_is_a_clear_error(name: str, image_size: int) -> 
 
 
 def test_options_lists_defaults() -> None:
-    assert models.options("dcgan") == {"base_channels": 64, "channels": 3, "sigmoid": False, "minibatch_std": 0}
+    assert models.options("dcgan") == {"base_channels": 64, "channels": 3, "sigmoid": False, "minibatch_std": 0,
+                                       "noise_inputs": False}
     assert models.options("keras-gan")["kernel_size"] == 4
     assert models.options("keras-gan")["negative_slope"] == 0.3
 
@@ -439,6 +440,36 @@ def test_checkpoint_with_other_widths_is_described() -> None:
 def test_a_whole_checkpoint_dict_is_a_clear_type_error(dcgan: models.ModelSet) -> None:
     with pytest.raises(TypeError, match=r"checkpoint\['G'\]"):
         models.load_state_dict_checked(dcgan.G, {"G": dcgan.G.state_dict(), "epoch": 3})
+
+
+def test_noise_inputs_start_as_the_plain_generator_and_sample_as_a_function_of_z():
+    from facegen_utils.models.dcgan import NoiseInput
+
+    torch.manual_seed(0)
+    plain = models.build("dcgan", image_size=16, base_channels=8)
+    torch.manual_seed(0)
+    noisy = models.build("dcgan", image_size=16, base_channels=8, noise_inputs=True)
+    layers = [m for m in noisy.G.main if isinstance(m, NoiseInput)]
+    assert [tuple(m.fixed.shape) for m in layers] == [(1, 1, 4, 4), (1, 1, 8, 8)]  # after each BatchNorm
+    assert [type(m).__name__ for m in noisy.G.main[:4]] == ["ConvTranspose2d", "BatchNorm2d", "NoiseInput", "ReLU"]
+    assert not torch.equal(layers[0].fixed[0, 0, :2, :2], layers[1].fixed[0, 0, :2, :2])
+    z = torch.randn(4, 100)
+    plain.G.eval(), noisy.G.eval()
+    torch.testing.assert_close(noisy.G(z), plain.G(z))   # the same other weights; the noise's start at zero
+    with torch.no_grad():
+        for m in layers:
+            m.weight.fill_(1.0)
+    assert torch.equal(noisy.G(z), noisy.G(z)) and not torch.allclose(noisy.G(z), plain.G(z))  # eval: fixed maps
+    noisy.G.train()
+    torch.manual_seed(1)
+    first = noisy.G(z)
+    assert not torch.equal(first, noisy.G(z))            # training: new maps every call, from the global stream
+    torch.manual_seed(1)
+    assert torch.equal(first, noisy.G(z))
+    rebuilt = models.build("dcgan", image_size=16, base_channels=8, noise_inputs=True)
+    rebuilt.G.load_state_dict(noisy.G.state_dict())      # the fixed maps travel with the weights
+    rebuilt.G.eval(), noisy.G.eval()
+    assert torch.equal(rebuilt.G(z), noisy.G(z))
 
 
 def test_minibatch_std_reads_how_varied_each_group_is():

@@ -58,6 +58,25 @@ def test_one_epoch_plus_resume_equals_two_epochs_bit_for_bit(tiny_faces, straigh
     assert (tmp_path / "losses.csv").read_text() == (straight.last_checkpoint.parent / "losses.csv").read_text()
 
 
+def test_a_generator_with_noise_inputs_resumes_bit_for_bit(tiny_faces, tmp_path):
+    def trainer(out: Path) -> Trainer:
+        torch.manual_seed(0)
+        dcgan = models.build("dcgan", image_size=SIZE, latent_dim=8, base_channels=8, noise_inputs=True)
+        return Trainer(dcgan, tiny_faces, TrainConfig(**CONFIG, out_dir=str(out)))
+
+    straight = trainer(tmp_path / "straight")
+    straight.fit()
+    first = trainer(tmp_path / "resumed")
+    first.fit(1)
+    resumed = Trainer.from_checkpoint(tmp_path / "resumed" / "checkpoint.pt", tiny_faces)
+    resumed.fit()
+    assert_same_state(straight, resumed)
+    from facegen_utils.models.dcgan import NoiseInput
+
+    scales = [m.weight for m in resumed.models.G.modules() if isinstance(m, NoiseInput)]
+    assert len(scales) == 2 and all(s.abs().sum() > 0 for s in scales)  # the scales moved from zero: noise was used
+
+
 def test_keyboard_interrupt_writes_a_checkpoint_that_resumes_exactly(tiny_faces, straight, tmp_path):
     trainer = Trainer(keras_gan(), tiny_faces, TrainConfig(**CONFIG, out_dir=str(tmp_path)))
 

@@ -36,17 +36,46 @@ def _widths(image_size: int, base_channels: int) -> list[int]:
     return [base_channels * 2 ** (stages - 1 - i) for i in range(stages)]
 
 
-class Generator(ImageGenerator):
-    """DCGAN generator: z → ConvTranspose2d stages (BatchNorm, ReLU) → Tanh image in [-1, 1]."""
+class NoiseInput(nn.Module):
+    """Per-pixel noise added to a feature map, scaled per channel by learned weights that start at 0 (Karras et al.
+    2019, "A Style-Based Generator Architecture for GANs", section 3.2): the network can draw texture that z need not
+    encode, such as brush strokes.
 
-    def __init__(self, latent_dim: int = 100, *, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+    In training each image gets a new N(0, 1) map from torch's global random stream, which a checkpoint saves and
+    restores, so a resumed run draws the same maps. In eval mode every image gets the same fixed map, held in the
+    module's state and drawn from its own seeded stream, so sampling stays a function of z alone (StyleGAN2's
+    "const" noise mode).
+    """
+
+    def __init__(self, channels: int, size: int, *, seed: int = 0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        fixed = torch.randn(1, 1, size, size, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("fixed", fixed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype) if self.training
+                 else self.fixed.to(x.dtype))
+        return x + self.weight * noise
+
+
+class Generator(ImageGenerator):
+    """DCGAN generator: z → ConvTranspose2d stages (BatchNorm, ReLU) → Tanh image in [-1, 1].
+
+    ``noise_inputs=True`` adds a :class:`NoiseInput` after every BatchNorm (off in the paper and the reports).
+    """
+
+    def __init__(self, latent_dim: int = 100, *, image_size: int = 64, base_channels: int = 64, channels: int = 3,
+                 noise_inputs: bool = False):
         widths = _widths(image_size, base_channels)
         super().__init__(latent_dim, image_size=image_size, channels=channels)
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip([latent_dim, *widths], widths)):
             stride, padding = (2, 1) if i else (1, 0)  # the first stage maps the 1×1 latent to 4×4
             layers += [nn.ConvTranspose2d(w_in, w_out, kernel_size=4, stride=stride, padding=padding, bias=False),
-                       nn.BatchNorm2d(w_out), nn.ReLU(inplace=True)]
+                       nn.BatchNorm2d(w_out)]
+            layers += [NoiseInput(w_out, 4 * 2 ** i, seed=i)] if noise_inputs else []
+            layers.append(nn.ReLU(inplace=True))
         layers += [nn.ConvTranspose2d(widths[-1], channels, kernel_size=4, stride=2, padding=1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(weights_init)

@@ -95,8 +95,9 @@ def _with_bn_momentum(momentum: float, *modules: nn.Module | None) -> tuple[nn.M
 
 
 def _dcgan(latent_dim: int, image_size: int, *, base_channels: int = 64, channels: int = 3, sigmoid: bool = False,
-           minibatch_std: int = 0):
-    G = Generator(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels)
+           minibatch_std: int = 0, noise_inputs: bool = False):
+    G = Generator(latent_dim, image_size=image_size, base_channels=base_channels, channels=channels,
+                  noise_inputs=noise_inputs)
     D = Discriminator(image_size=image_size, base_channels=base_channels, channels=channels, sigmoid=sigmoid)
     return G, _minibatch_std(D, minibatch_std), None
 
