@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -159,6 +160,12 @@ def _as_grid(item, *, nrow: int, value_range: Sequence[float]) -> np.ndarray:
     return image_grid(item, nrow=nrow, value_range=value_range)
 
 
+def _title_width(panel_size: float) -> int:
+    """The characters of a panel's title that fit on one line over a panel ``panel_size`` inches wide (matplotlib's
+    default title font: about 10 to an inch); longer titles wrap instead of running into the next panel's."""
+    return max(12, int(panel_size * 10))
+
+
 def _panels(grids: Sequence[np.ndarray], labels: Sequence[str], *, ncols: int,
             title: str | None, panel_size: float) -> "matplotlib.figure.Figure":
     nrows = math.ceil(len(grids) / ncols)
@@ -166,7 +173,7 @@ def _panels(grids: Sequence[np.ndarray], labels: Sequence[str], *, ncols: int,
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, grid, label in zip(axes, grids, labels):
         ax.imshow(grid)
-        ax.set_title(label)
+        ax.set_title("\n".join(textwrap.wrap(label, _title_width(panel_size))))
     for ax in axes:
         ax.set_axis_off()
     if title:

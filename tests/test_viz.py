@@ -123,6 +123,10 @@ def test_compare_grids_per_model_value_range():
     a, b = (np.asarray(ax.images[0].get_array()) for ax in fig.axes)
     np.testing.assert_array_equal(a, b)
     assert a[2, 2, 0] == 128
+    # a label longer than its panel is wide wraps instead of running into the next panel's
+    long = "04-normal: shipped (350 epochs, 11,200 iterations)"
+    fig = viz.compare_grids({long: tanh, "short": tanh}, nrow=2, panel_size=3.0)
+    assert [ax.get_title() for ax in fig.axes] == ["04-normal: shipped (350\nepochs, 11,200 iterations)", "short"]
 
 
 def test_save_figure(tmp_path):
