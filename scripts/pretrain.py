@@ -6,7 +6,9 @@
     python scripts/pretrain.py --rescore --all   # score the shipped files again (after a metric changed)
 
 Each run writes NAME.pt (float16 weights of G, or of the whole VAE) and NAME.json (the command, seconds, torch
-version, sha256 and the metrics reached on 500 samples) through facegen_utils.pretrained.train.
+version, sha256 and the metrics reached on 500 samples) through facegen_utils.pretrained.train. A plan with
+``select`` (04's) scores its average after each of those epochs on 500 images the run never trains on and ships
+the best checkpoint; the manifest's "selected" holds the scores and the epoch chosen.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                 metrics = pretrained.manifest(name, folder=args.out).get("metrics", {})
             except pretrained.PretrainedError:
                 metrics = "not built"
-            print(f"{name:12s} notebook {plan.notebook} {plan.variant:8s} {plan.epochs:4d} epochs  {metrics}")
+            chosen = f" (best of {', '.join(map(str, plan.select))} on held-out images)" if plan.select else ""
+            print(f"{name:12s} notebook {plan.notebook} {plan.variant:8s} {plan.epochs:4d} epochs{chosen}  {metrics}")
         return 0
     chosen = pretrained.names() if args.all else args.names
     if not chosen:

@@ -361,3 +361,18 @@ def test_after_longer_training_puts_the_run_beside_the_shipped_generator():
     result = pretrained.after_longer_training({"05-gan": few}, reference, run, run_epochs=1, grid=4, n=20)
     assert list(result.table.index) == ["05-gan: this run (1 epoch, 4 iterations)",
                                         "05-gan: shipped (180 epochs, 5,760 iterations)"]
+
+
+def test_the_script_lists_each_plan_with_its_checkpoint_choice(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "pretrain.py"
+    script = importlib.util.spec_from_file_location("pretrain_script", path)
+    module = importlib.util.module_from_spec(script)
+    script.loader.exec_module(module)
+    assert module.main(["--list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(pretrained.names())
+    assert "450 epochs (best of 350, 400, 450 on held-out images)" in lines["04-normal"]
+    assert lines["05-gan"].split(" epochs")[1].startswith("  {'precision'")  # a plan without a choice: no note
