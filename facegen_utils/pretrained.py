@@ -286,26 +286,23 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
     started = time.perf_counter()
     trainer = Trainer.from_spec(run)
     checked = [e for e in plan.select if e <= run.train.epochs]
-    chosen, held_out = None, {}
+    chosen: dict[str, Any] | None = None  # the best checked epoch: its steps, seconds and the weights it ships
+    held_out: dict[str, dict[str, float]] = {}
     if checked:
-        reference, best = _held_out_reference(run), -1.0
+        reference = _held_out_reference(run)
         for epoch in checked:
             trainer.fit(epoch)
-            found = held_out_score(trainer, reference, run)
-            held_out[str(epoch)] = found
+            found = held_out[str(epoch)] = held_out_score(trainer, reference, run)
             logger.info("%s epoch %d on %d held-out images: precision %.3f, coverage %.3f", name, epoch,
                         reference.n, found["precision"], found["coverage"])
-            if found["score"] > best:
-                best, chosen = found["score"], (epoch, trainer.step, copy.deepcopy(_shipped_module(trainer)),
-                                                time.perf_counter() - started)
+            if chosen is None or found["score"] > held_out[str(chosen["epoch"])]["score"]:
+                chosen = {"epoch": epoch, "steps": trainer.step, "seconds": time.perf_counter() - started,
+                          "weights": copy.deepcopy(_shipped_module(trainer).state_dict())}
     trainer.fit()
     seconds = time.perf_counter() - started
     models = trainer.models
-    if chosen is not None:
-        models.G.load_state_dict(chosen[2].state_dict())
-    elif trainer.G_ema is not None:
-        models.G.load_state_dict(trainer.G_ema.state_dict())
     module = models.vae if models.vae is not None else models.G
+    module.load_state_dict(chosen["weights"] if chosen is not None else _shipped_module(trainer).state_dict())
     module.eval()
     half = {k: (v.half() if v.is_floating_point() else v).clone() for k, v in module.state_dict().items()}
     weights, info_path = _paths(name, folder)
@@ -316,8 +313,8 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
         "command": rebuild_command(name) + (f" --threads {threads}" if threads not in (1, None) else "")
         + (f" --epochs {epochs}" if epochs is not None else ""),
         "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "python": sys.version.split()[0], "epochs": chosen[0] if chosen else run.train.epochs,
-        "steps": chosen[1] if chosen else trainer.step, "ema": plan.ema,
+        "python": sys.version.split()[0], "epochs": chosen["epoch"] if chosen else run.train.epochs,
+        "steps": chosen["steps"] if chosen else trainer.step, "ema": plan.ema,
         "changes_from_quick": {**plan.overrides, "epochs": run.train.epochs, "ema": plan.ema},
         "model_spec": {"name": models.name, "image_size": models.image_size, "latent_dim": models.latent_dim,
                        "options": dict(models.options)},
@@ -325,7 +322,7 @@ def train(name: str, *, folder: str | Path | None = None, threads: int | None = 
         "sha256": sha256(weights), "bytes": weights.stat().st_size, "run": setting(run),
     }
     if chosen is not None:
-        info["selected"] = {"epoch": chosen[0], "of": run.train.epochs, "seconds": round(chosen[3], 1),
+        info["selected"] = {"epoch": chosen["epoch"], "of": run.train.epochs, "seconds": round(chosen["seconds"], 1),
                             "held_out": held_out,
                             "rule": f"the highest held_out_score: min(precision / {GAN_TARGETS[0]}, coverage / "
                                     f"{GAN_TARGETS[1]}) of the average on {HELD_OUT} images past the training set"}
