@@ -225,7 +225,7 @@ def plot_direction_effects(effects: "Sequence[pd.DataFrame]", *,
         line, = ax.plot(table["step"], table["share"], marker="o", label=table.attrs.get("direction", "direction"))
         ax.plot(table["step"], table["others"], linestyle="--", color=line.get_color(), alpha=0.7)
     ax.set_xlabel("step along the direction (prior standard deviations)")
-    ax.set_ylabel("share of generated faces")
+    ax.set_ylabel("share of generated images")  # faces or paintings
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title + "\n(solid: the attribute's predicted share; dashed: change of the other attributes)",

@@ -138,3 +138,18 @@ def test_save_figure(tmp_path):
     viz.save_figure(fig, tmp_path / "tracked.svg")
     assert not plt.fignum_exists(fig.number)
     assert (tmp_path / "tracked.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_direction_effects_plot_one_line_pair_per_direction():
+    import pandas as pd
+
+    effects = []
+    for name, shares in (("scene: water", [0.0, 0.5, 0.8]), ("sun", [0.2, 0.6, 0.9])):
+        table = pd.DataFrame({"step": [-1.0, 0.0, 1.0], "share": shares, "others": [0.1, 0.0, 0.1]})
+        table.attrs["direction"] = name
+        effects.append(table)
+    fig = viz.plot_direction_effects(effects)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == ["scene: water", "sun"]
+    assert ax.get_ylabel() == "share of generated images"  # the paintings' directions too, not only faces'
+    np.testing.assert_array_equal(ax.lines[2].get_ydata(), [0.2, 0.6, 0.9])
